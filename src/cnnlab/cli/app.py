@@ -3,9 +3,16 @@
 import sys
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
 from cnnlab import __version__
+from cnnlab.cli import models as models_cli
+from cnnlab.cli import ops as ops_cli
+from cnnlab.cli import shape as shape_cli
+from cnnlab.cli import summary as summary_cli
+from cnnlab.cli import evaluate as evaluate_cli
+from cnnlab.cli import train as train_cli
+from cnnlab.console import console
 from cnnlab.errors import CnnlabError
 
 app = typer.Typer(
@@ -15,6 +22,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(ops_cli.app, name="ops")
+app.command("models", epilog=models_cli.EPILOG)(models_cli.models)
+app.command("shape", epilog=shape_cli.EPILOG)(shape_cli.shape)
+app.command("summary", epilog=summary_cli.EPILOG)(summary_cli.summary)
+
+
+app.command("train", epilog=train_cli.EPILOG)(train_cli.train)
+app.command("evaluate", epilog=evaluate_cli.EVALUATE_EPILOG)(evaluate_cli.evaluate)
+app.command("predict", epilog=evaluate_cli.PREDICT_EPILOG)(evaluate_cli.predict)
 
 
 def _version(value: bool) -> None:
@@ -36,5 +53,5 @@ def main() -> None:
     try:
         app()
     except CnnlabError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(err))}")
         sys.exit(2)

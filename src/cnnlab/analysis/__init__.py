@@ -1,0 +1,18 @@
+"""Analysis of models: per-layer summaries (shapes, parameters, FLOPs, receptive fields); see also analysis.metrics."""
+
+from cnnlab.analysis.flops import FlopCounter
+from cnnlab.analysis.receptive import GLOBAL, UNKNOWN, FieldTracker, Reach
+from cnnlab.analysis.summary import LayerRow, Summary, Totals, summarize, summarize_model
+
+__all__ = [
+    "GLOBAL",
+    "UNKNOWN",
+    "FieldTracker",
+    "FlopCounter",
+    "LayerRow",
+    "Reach",
+    "Summary",
+    "Totals",
+    "summarize",
+    "summarize_model",
+]

@@ -1,0 +1,71 @@
+"""`cnnlab evaluate` and `cnnlab predict`: a trained run on a dataset, or on image files."""
+
+import csv
+import json
+import sys
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from cnnlab.console import console
+
+EVALUATE_EPILOG = "Examples:\n\n  cnnlab evaluate runs/simplecnn-sample-20261126-170000\n\n  cnnlab evaluate RUN --data ~/cifar10 --json"
+PREDICT_EPILOG = "Examples:\n\n  cnnlab predict runs/my-run cat.jpg dog.png\n\n  cnnlab predict runs/my-run photos/ --top 3 --csv > predictions.csv"
+
+
+def evaluate(
+    run: str = typer.Argument(..., help="Run directory or checkpoint file."),
+    data: Optional[str] = typer.Option(None, help="Dataset to evaluate on (default: the run's own)."),
+    data_dir: Optional[str] = typer.Option(None, help="Where a named dataset's files are."),
+    out: Optional[str] = typer.Option(None, help="Folder for the PNG/JSON files (default: RUN/eval)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Top-1, top-5, per-class precision/recall/F1, confusion matrix and top losses of a trained run."""
+    from cnnlab.evaluate import evaluate as evaluate_run  # torch loads only when the verb runs
+
+    result = evaluate_run(run, data=data, data_dir=data_dir, out=out)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"{result['data']}: {result['images']} images")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, m in result["per_class"].items():
+        table.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    console.print(table)
+    console.print(
+        f"top-1 {result['top1']:.2%}   top-5 {result['top5']:.2%}   balanced accuracy {result['balanced_accuracy']:.2%}"
+    )
+    pairs = ", ".join(f"{p['true']}→{p['predicted']} ({p['count']})" for p in result["most_confused"])
+    console.print(f"most confused: {pairs}")
+    for name, path in result["files"].items():
+        console.print(f"{name}: {path}")
+
+
+def predict(
+    run: str = typer.Argument(..., help="Run directory or checkpoint file."),
+    images: list[str] = typer.Argument(..., help="Image files or folders."),
+    top: int = typer.Option(5, help="How many classes per image."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability."),
+) -> None:
+    """Top-k classes with probabilities for each image, through the run's own preprocessing."""
+    from cnnlab.inference import load_model, predict_files  # torch loads only when the verb runs
+
+    loaded = load_model(run)
+    results, skipped = predict_files(loaded, images, top=top)
+    for path, reason in skipped:
+        console.print(f"[yellow]skipped[/] {path}: {reason}")
+    if as_json:
+        print(json.dumps({"predictions": results, "skipped": [{"file": p, "reason": r} for p, r in skipped]}, indent=2))
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["file", "rank", "class", "probability"])
+        for item in results:
+            for rank, guess in enumerate(item["top"], 1):
+                writer.writerow([item["file"], rank, guess["class"], guess["probability"]])
+    else:
+        for item in results:
+            guesses = "  ".join(f"{g['class']} {g['probability']:.1%}" for g in item["top"])
+            print(f"{item['file']}: {guesses}")

@@ -1,0 +1,101 @@
+"""`cnnlab summary`: a model's layers with output shapes, parameters, FLOPs and receptive fields."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Optional
+
+import typer
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+from cnnlab.cli.parse import parse_shape
+
+if TYPE_CHECKING:
+    from cnnlab.analysis import LayerRow, Summary
+
+EPILOG = (
+    "Examples:\n\n"
+    "  cnnlab summary vgg16     # receptive fields 3, 5, 6, 10, ... 212\n\n"
+    "  cnnlab summary resnet50 --input 3x224x224 --json\n\n"
+    "  cnnlab summary simplecnn --input 3x64x64 --num-classes 100"
+)
+
+
+def _shape(dims: tuple[int, ...] | None) -> str:
+    """Dimensions as `64x56x56`."""
+    return "-" if dims is None else "x".join(map(str, dims))
+
+
+def _si(value: float, unit: str = "") -> str:
+    """A count with a K/M/G/T suffix, e.g. 3.63G."""
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if value >= scale:
+            return f"{value / scale:.2f}{prefix}{unit}"
+    return f"{value:.0f}{unit}"
+
+
+def _bytes(count: int) -> str:
+    """A byte count in KiB/MiB/GiB."""
+    for scale, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+def _axes(values: tuple[int, ...] | str | None) -> str:
+    """One value for square fields and strides, HxW when the axes differ, or the word for a non-local field."""
+    if values is None:
+        return "-"
+    if isinstance(values, str):
+        return "?" if values == "unknown" else values
+    return str(values[0]) if len(set(values)) == 1 else _shape(values)
+
+
+def _row(row: LayerRow) -> tuple[str, ...]:
+    """One table row."""
+    return (
+        row.name,
+        row.type,
+        _shape(row.output_shape),
+        f"{row.params:,}" if row.params else "",
+        _si(row.flops) if row.flops else "",
+        _axes(row.receptive_field),
+        _axes(row.stride),
+    )
+
+
+def render(summary: Summary) -> Group:
+    """The layer table and a totals panel."""
+    table = Table(box=box.SIMPLE_HEAD, title=f"{summary.model} on {_shape(summary.input_shape)}", pad_edge=False)
+    for header in ("Layer", "Type", "Output", "Params", "FLOPs", "RF", "Stride"):
+        right = header not in ("Layer", "Type")
+        table.add_column(header, justify="right" if right else "left", no_wrap=True)
+    for row in summary.layers:
+        table.add_row(*_row(row))
+    totals = summary.totals
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("Params", f"{totals.params:,} ({totals.trainable_params:,} trainable)")
+    grid.add_row("FLOPs", f"{_si(totals.flops)} ({totals.flops:,}; 2 x multiply-accumulates, one image)")
+    grid.add_row("Activations", f"{_bytes(totals.activation_bytes)} (sum of layer outputs, one image)")
+    grid.add_row("Input", f"{_bytes(totals.input_bytes)} ({_shape(summary.input_shape)})")
+    return Group(table, Panel(grid, title="Totals", expand=False))
+
+
+def summary(
+    model: str = typer.Argument(..., help="Model name or spec, e.g. resnet50 or simplecnn:se=true."),
+    input: Optional[str] = typer.Option(None, "--input", help="Input CxHxW, e.g. 3x224x224 (default: the model's)."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", min=1, help="Classes of the head."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Per-layer output shape, parameters, FLOPs, receptive field and stride of a model, with totals."""
+    from cnnlab.analysis import summarize_model  # torch loads only when the verb runs
+
+    result = summarize_model(model, parse_shape(input) if input else None, num_classes)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    Console(width=None if sys.stdout.isatty() else 120).print(render(result))

@@ -1,0 +1,1 @@
+"""Image data: sources, decoding, the in-memory cache, batched augmentation."""

@@ -1,0 +1,51 @@
+"""Decode image files once into a uint8 tensor cache on disk, keyed by the files' content."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from cnnlab.console import progress_bar
+from cnnlab.data.decode import decode_files
+
+CACHE_VERSION = 1
+
+
+def cache_root() -> Path:
+    """The cache folder: $CNNLAB_CACHE, else $XDG_CACHE_HOME/cnnlab, else ~/.cache/cnnlab."""
+    if "CNNLAB_CACHE" in os.environ:
+        return Path(os.environ["CNNLAB_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cnnlab"
+
+
+def content_key(paths: list[Path], labels: list[int], channels: int, size: tuple[int, int] | None) -> str:
+    """A hash of every file's name, bytes and label, and of the decoding settings."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps([CACHE_VERSION, channels, size]).encode())
+    for path, label in zip(paths, labels):
+        digest.update(f"{path.name}\0{label}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def decode_cached(
+    paths: list[Path], labels: list[int], channels: int, size: tuple[int, int] | None, description: str = "decoding"
+) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, str]]]:
+    """(images uint8 NCHW, labels int64, skipped (path, reason)) for the files, decoding only on a cache miss."""
+    file = cache_root() / f"{content_key(paths, labels, channels, size)}.safetensors"
+    if file.exists():
+        with safe_open(str(file), framework="pt") as f:
+            skipped = [tuple(s) for s in json.loads(f.metadata()["skipped"])]
+            return f.get_tensor("images"), f.get_tensor("labels"), skipped
+    with progress_bar(description, len(paths)) as advance:
+        images, kept, skipped = decode_files(paths, channels=channels, size=size, progress=advance)
+    kept_labels = torch.tensor([labels[i] for i in kept], dtype=torch.int64)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    temp = file.with_suffix(f".tmp{os.getpid()}")
+    save_file({"images": images.contiguous(), "labels": kept_labels}, str(temp), metadata={"skipped": json.dumps(skipped)})
+    os.replace(temp, file)
+    return images, kept_labels, skipped

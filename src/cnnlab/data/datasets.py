@@ -1,0 +1,197 @@
+"""Named image sources (sample, CIFAR, MNIST, Fashion-MNIST, image folders) loaded as in-memory uint8 tensors."""
+
+import gzip
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from cnnlab.data.cache import cache_root, decode_cached
+from cnnlab.data.folder import FileList, scan_folder
+from cnnlab.errors import CnnlabError
+
+SAMPLE_DIR = Path(__file__).parent / "sample"
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
+
+
+@dataclass
+class ImageSet:
+    """Images as one uint8 tensor (N, C, H, W) with their int64 labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        """Number of images."""
+        return len(self.labels)
+
+
+@dataclass
+class Dataset:
+    """A train and an evaluation split with class names and normalisation statistics."""
+
+    name: str
+    classes: list[str]
+    train: ImageSet
+    val: ImageSet
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        return tuple(self.train.images.shape[1:])
+
+    def class_counts(self) -> list[int]:
+        """Training images per class."""
+        return torch.bincount(self.train.labels, minlength=len(self.classes)).tolist()
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images scaled to [0, 1]."""
+    x = images.transpose(0, 1).reshape(images.shape[1], -1).double() / 255
+    return tuple(round(v, 4) for v in x.mean(1).tolist()), tuple(round(v, 4) for v in x.std(1).tolist())
+
+
+def decode_split(files: FileList, channels: int, size: tuple[int, int] | None, what: str) -> ImageSet:
+    """Decode a file list (through the cache), keeping what decodes and recording what does not."""
+    images, labels, skipped = decode_cached(files.paths, files.labels, channels, size, f"decoding {what}")
+    files.skipped.extend(skipped)
+    if len(labels) == 0:
+        raise CnnlabError(f"no usable images in the {what} ({len(files.skipped)} files skipped)")
+    return ImageSet(images, labels)
+
+
+def load_folder(
+    root: str | Path, val_split: float = 0.1, seed: int = 0, channels: int = 3, size: tuple[int, int] | None = None
+) -> Dataset:
+    """An image folder; mean/std are computed on its training images."""
+    root = Path(root).expanduser()
+    classes, train_files, val_files = scan_folder(root, val_split, seed)
+    train = decode_split(train_files, channels, size, f"{root.name} train")
+    val = decode_split(val_files, channels, size, f"{root.name} val")
+    empty = [c for c, n in zip(classes, torch.bincount(train.labels, minlength=len(classes)).tolist()) if n == 0]
+    if empty:
+        raise CnnlabError(f"classes with no usable training images: {', '.join(empty)}")
+    mean, std = channel_stats(train.images)
+    skipped = sorted(set(train_files.skipped + val_files.skipped))
+    return Dataset(root.name, classes, train, val, mean, std, skipped)
+
+
+def load_sample(**_: object) -> Dataset:
+    """The CIFAR-10 subset embedded in the package (500 train and 100 test images per class)."""
+    data = load_folder(SAMPLE_DIR)
+    data.name, data.mean, data.std = "sample", CIFAR_MEAN, CIFAR_STD
+    return data
+
+
+def torchvision_root(data_dir: str | Path | None) -> Path:
+    """Where torchvision's dataset classes look for (or download) their files."""
+    return Path(data_dir).expanduser() if data_dir else cache_root() / "datasets"
+
+
+def load_cifar(name: str, data_dir: str | Path | None = None, download: bool = False, **_: object) -> Dataset:
+    """CIFAR-10 or CIFAR-100 through torchvision's dataset classes (python pickles)."""
+    from torchvision import datasets
+
+    cls, mean, std = {
+        "cifar10": (datasets.CIFAR10, CIFAR_MEAN, CIFAR_STD),
+        "cifar100": (datasets.CIFAR100, CIFAR100_MEAN, CIFAR100_STD),
+    }[name]
+    root = torchvision_root(data_dir)
+    splits = [torchvision_call(cls, name, root, train, download) for train in (True, False)]
+    sets = [ImageSet(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets)) for s in splits]
+    return Dataset(name, list(splits[0].classes), sets[0], sets[1], mean, std)
+
+
+def torchvision_call(cls: Callable, name: str, root: Path, train: bool, download: bool) -> object:
+    """Instantiate a torchvision dataset, turning a missing copy or a failed download into one line."""
+    try:
+        return cls(root=str(root), train=train, download=download)
+    except RuntimeError as err:
+        hint = "pass --download to fetch it" if not download else "check the network or pass --data-dir"
+        raise CnnlabError(f"{name} not found under {root} ({err}); {hint}") from None
+    except OSError as err:
+        raise CnnlabError(f"could not download {name} into {root}: {err}; point --data-dir at an existing copy") from None
+
+
+MNIST_FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def find_idx_files(data_dir: Path, train: bool) -> tuple[Path, Path] | None:
+    """The raw IDX image and label files in a folder (plain or .gz), or None."""
+    found = []
+    for stem in MNIST_FILES[train]:
+        candidates = [p for p in data_dir.rglob(f"{stem}*") if p.name in (stem, stem + ".gz")]
+        if not candidates:
+            return None
+        found.append(sorted(candidates)[0])
+    return found[0], found[1]
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """An IDX file (optionally gzipped) through torchvision's reader."""
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
+    if path.suffix != ".gz":
+        return read_sn3_pascalvincent_tensor(str(path))
+    plain = cache_root() / "idx" / path.stem
+    if not plain.exists():
+        plain.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "rb") as src, open(plain.with_suffix(".tmp"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        plain.with_suffix(".tmp").replace(plain)
+    return read_sn3_pascalvincent_tensor(str(plain))
+
+
+def load_mnist(name: str, data_dir: str | Path | None = None, download: bool = False, **_: object) -> Dataset:
+    """MNIST or Fashion-MNIST: raw IDX files in --data-dir (e.g. Debian's), else torchvision's dataset class."""
+    from torchvision import datasets
+
+    cls, mean, std = {
+        "mnist": (datasets.MNIST, MNIST_MEAN, MNIST_STD),
+        "fashion-mnist": (datasets.FashionMNIST, FASHION_MEAN, FASHION_STD),
+    }[name]
+    raw = [find_idx_files(Path(data_dir).expanduser(), t) for t in (True, False)] if data_dir else [None, None]
+    if all(raw):
+        sets = [ImageSet(read_idx(i).unsqueeze(1), read_idx(l).long()) for i, l in raw]
+    else:
+        root = torchvision_root(data_dir)
+        splits = [torchvision_call(cls, name, root, train, download) for train in (True, False)]
+        sets = [ImageSet(s.data.unsqueeze(1), s.targets.long()) for s in splits]
+    return Dataset(name, list(cls.classes), sets[0], sets[1], mean, std)
+
+
+SOURCES: dict[str, Callable[..., Dataset]] = {
+    "sample": load_sample,
+    "cifar10": lambda **kw: load_cifar("cifar10", **kw),
+    "cifar100": lambda **kw: load_cifar("cifar100", **kw),
+    "mnist": lambda **kw: load_mnist("mnist", **kw),
+    "fashion-mnist": lambda **kw: load_mnist("fashion-mnist", **kw),
+}
+
+
+def load_dataset(
+    source: str = "sample",
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    val_split: float = 0.1,
+    seed: int = 0,
+    channels: int = 3,
+    size: tuple[int, int] | None = None,
+) -> Dataset:
+    """A named source (sample, cifar10, cifar100, mnist, fashion-mnist) or the path of an image folder."""
+    if source in SOURCES:
+        return SOURCES[source](data_dir=data_dir, download=download)
+    if Path(source).expanduser().is_dir():
+        return load_folder(source, val_split=val_split, seed=seed, channels=channels, size=size)
+    raise CnnlabError(f"unknown data source {source!r}: use one of {', '.join(SOURCES)} or the path of an image folder")

@@ -1,0 +1,465 @@
+"""Decode any image file into the uint8 (C, H, W) tensor a CNN takes, and say why a file cannot be used.
+
+JPEGs, most of any dataset, go through torchvision.io (libjpeg-turbo) in batches for speed; every
+other format, and any JPEG torchvision cannot read, goes through Pillow. (PNGs go through Pillow
+too: torchvision 0.29's decode_png crashes the whole process on corrupt pixel data.) A JPEG's
+structure is checked first, so a truncated one is refused by both paths and never comes back half
+grey; Pillow is made to refuse truncated files whatever ImageFile.LOAD_TRUNCATED_IMAGES says. An
+image over Pillow's MAX_IMAGE_PIXELS is refused before its pixels are allocated. A warning raised
+while decoding a file refuses that file too: a Python warning, or a libjpeg warning such as
+"Corrupt JPEG data: premature end of data segment" (a cut file with an end marker appended, whose
+missing part would come back grey), which libjpeg can only print, so it is read back from stderr.
+"""
+
+import codecs
+import io
+import os
+import sys
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+import torchvision.io as tvio
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from torchvision.transforms.v2 import functional as F
+
+from cnnlab.errors import CnnlabError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".webp"}
+    | {".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico"}
+)
+
+Size = int | tuple[int, int] | None
+
+_T = TypeVar("_T")
+_CHUNK = 256
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+_MAGIC = (
+    ("JPEG", _JPEG_SIGNATURE),
+    ("PNG", b"\x89PNG"),
+    ("GIF", b"GIF8"),
+    ("BMP", b"BM"),
+    ("TIFF", b"II*\x00"),
+    ("TIFF", b"MM\x00*"),
+    ("WEBP", b"RIFF"),
+)
+_LIMIT_NAME = "PIL.Image.MAX_IMAGE_PIXELS"
+_API_NOTICES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)  # about code, not about a file
+_DECODER_LOCK = threading.RLock()
+
+
+class UnreadableImage(CnnlabError):
+    """A file that cannot be used as an image; the message is `<file>: <reason>`."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        """Remember the file and the reason, and say both in one line."""
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+class _Refusal(Exception):
+    """Why the bytes being decoded cannot be used (the caller adds the file's name)."""
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """Whether a file name has an image extension (AppleDouble `._name` files do not count)."""
+    name = Path(path).name
+    return not name.startswith("._") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def decode_image(source: str | os.PathLike | bytes, channels: int = 3, size: Size = None) -> torch.Tensor:
+    """Decode one image file (a path, or its bytes) into a uint8 tensor of shape (channels, H, W).
+
+    EXIF orientation is applied, so a photo comes out upright. Transparency (RGBA, LA, a palette's
+    or a colour key's) is composited onto WHITE, not dropped. 16-bit images are scaled to 8 bits,
+    never clipped (65535 -> 255, 32768 -> 128). channels=1 gives ITU-R 601 luminance (as Pillow's "L"); channels=3
+    replicates a grey image. size=S resizes the shorter side to S, then centre-crops S x S;
+    size=(H, W) resizes to exactly H x W (antialiased). A file that cannot be used raises
+    UnreadableImage naming it and the reason.
+    """
+    size = _check_options(channels, size)
+    in_memory = isinstance(source, (bytes, bytearray, memoryview))
+    name = "<bytes>" if in_memory else os.fspath(source)
+    try:
+        data = bytearray(source) if in_memory else _read(source)
+        image = _decode(data, _is_checked_jpeg(data), channels)
+    except _Refusal as refusal:
+        raise UnreadableImage(name, str(refusal)) from None
+    return _resize([image], size)[0].contiguous()
+
+
+def decode_files(
+    paths: Iterable[str | os.PathLike],
+    channels: int = 3,
+    size: Size = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
+    """Decode many image files into one uint8 tensor (N, channels, H, W).
+
+    Returns (images, the indices of `paths` kept, the (path, reason) of each file skipped). Every
+    image must have the same size once `size` is applied (see decode_image); without `size`,
+    images of different sizes raise CnnlabError. `progress(n)` is called with the number of files
+    just finished. Files are read ahead in a thread while JPEGs are decoded in batches.
+    """
+    size = _check_options(channels, size)
+    paths = [os.fspath(p) for p in paths]
+    chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    images: torch.Tensor | None = None
+    kept: list[int] = []
+    skipped: list[tuple[str, str]] = []
+    first = ""
+    start = 0
+    for chunk, datas in zip(chunks, _read_ahead(chunks)):
+        for offset, result in enumerate(_decode_chunk(datas, channels, size)):
+            path = chunk[offset]
+            if isinstance(result, _Refusal):
+                skipped.append((path, str(result)))
+                continue
+            if images is None:
+                images, first = torch.empty((len(paths), *result.shape), dtype=torch.uint8), path
+            elif result.shape != images.shape[1:]:
+                raise CnnlabError(
+                    f"images differ in size ({first} is {_hw(images[0])}, {path} is {_hw(result)}): "
+                    "pass a size to resize them all"
+                )
+            images[len(kept)] = result
+            kept.append(start + offset)
+        start += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    if images is None:
+        return torch.empty((0, channels, *_output_hw(size)), dtype=torch.uint8), kept, skipped
+    return images[: len(kept)], kept, skipped
+
+
+def _check_options(channels: int, size: Size | list[int]) -> Size:
+    """Refuse a channel count other than 1 or 3 and a bad size; return size as an int, an (H, W) tuple or None."""
+    if isinstance(channels, bool) or channels not in (1, 3):
+        raise CnnlabError(f"channels must be 1 (grey) or 3 (RGB), not {channels!r}")
+    if size is None or _is_positive_int(size):
+        return size
+    if isinstance(size, (tuple, list)) and len(size) == 2 and all(_is_positive_int(s) for s in size):
+        return tuple(size)
+    raise CnnlabError(f"size must be a positive int or a (height, width) pair of them, not {size!r}")
+
+
+def _is_positive_int(value: object) -> bool:
+    """Whether a value is an int (not a bool) above zero."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _output_hw(size: Size) -> tuple[int, int]:
+    """The (H, W) every image has after `size` is applied ((0, 0) when size is None)."""
+    if size is None:
+        return 0, 0
+    return (size, size) if isinstance(size, int) else size
+
+
+def _hw(image: torch.Tensor) -> str:
+    """An image tensor's size as 'WxH'."""
+    return f"{image.shape[-1]}x{image.shape[-2]}"
+
+
+def _read(path: str | os.PathLike) -> bytearray:
+    """A file's bytes, or a refusal saying why it cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            return bytearray(file.read())
+    except FileNotFoundError:
+        raise _Refusal("no such file") from None
+    except IsADirectoryError:
+        raise _Refusal("is a directory, not a file") from None
+    except PermissionError:
+        raise _Refusal("permission denied") from None
+    except OSError as err:
+        raise _Refusal(f"cannot be read ({err.strerror or err})") from None
+
+
+def _read_or_refusal(path: str) -> bytearray | _Refusal:
+    """A file's bytes, or the refusal (returned, so a thread pool can carry it)."""
+    try:
+        return _read(path)
+    except _Refusal as refusal:
+        return refusal
+
+
+def _read_chunk(paths: list[str]) -> list[bytearray | _Refusal]:
+    """The contents (or the refusal) of each file in a chunk."""
+    return [_read_or_refusal(path) for path in paths]
+
+
+def _read_ahead(chunks: list[list[str]]) -> Iterator[list[bytearray | _Refusal]]:
+    """Each chunk's file contents, reading the next chunk in a thread while the caller decodes this one."""
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = None
+        for chunk in chunks:
+            upcoming = reader.submit(_read_chunk, chunk)
+            if pending is not None:
+                yield pending.result()
+            pending = upcoming
+        if pending is not None:
+            yield pending.result()
+
+
+def _is_checked_jpeg(data: bytearray) -> bool:
+    """Whether the bytes are a JPEG for torchvision; refuse an empty file, and a truncated or too large JPEG."""
+    if not data:
+        raise _Refusal("empty file")
+    if not data.startswith(_JPEG_SIGNATURE):
+        return False
+    _check_pixels(*_jpeg_size(data))
+    return True
+
+
+def _jpeg_read_mode(channels: int) -> tvio.ImageReadMode:
+    """The mode torchvision decodes a JPEG in: grey (luma) for one channel, else RGB (CMYK converted)."""
+    return tvio.ImageReadMode.GRAY if channels == 1 else tvio.ImageReadMode.RGB
+
+
+def _jpeg_size(data: bytearray) -> tuple[int, int]:
+    """A JPEG's (width, height) from its frame header; refuse it when the segments or the end marker are missing."""
+    pos, size, end = 2, None, len(data)
+    while True:
+        if pos + 4 > end:
+            raise _Refusal("truncated JPEG data")
+        if data[pos] != 0xFF:
+            raise _Refusal("corrupt JPEG data (bad marker)")
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        length = data[pos + 2] << 8 | data[pos + 3]
+        if marker in _JPEG_FRAME_MARKERS and pos + 9 <= end:
+            size = (data[pos + 7] << 8 | data[pos + 8], data[pos + 5] << 8 | data[pos + 6])
+        pos += 2 + length
+        if marker == 0xDA:
+            break
+    if size is None:
+        raise _Refusal("corrupt JPEG data (no frame header)")
+    if data.find(b"\xff\xd9", pos) < 0:
+        raise _Refusal("truncated JPEG data")
+    return size
+
+
+def _check_pixels(width: int, height: int) -> None:
+    """Refuse an image with more pixels than Pillow's MAX_IMAGE_PIXELS (a decompression bomb guard)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise _Refusal(f"too large to decode safely ({width}x{height} pixels, over {_LIMIT_NAME} = {limit:,})")
+
+
+def _decode_chunk(datas: Sequence[bytearray | _Refusal], channels: int, size: Size) -> list[torch.Tensor | _Refusal]:
+    """Decode a chunk of files (its JPEGs as one batch), resize them, and return each image or its refusal."""
+    results: list[torch.Tensor | _Refusal] = list(datas)
+    undone: dict[int, bool] = {}  # index -> whether it is a JPEG for torchvision
+    for i, data in enumerate(datas):
+        if not isinstance(data, _Refusal):
+            try:
+                undone[i] = _is_checked_jpeg(data)
+            except _Refusal as refusal:
+                results[i] = refusal
+    jpegs = [i for i, is_jpeg in undone.items() if is_jpeg]
+    for i, image in zip(jpegs, _jpeg_batch([datas[i] for i in jpegs], channels)):
+        results[i] = _finish(image, channels)
+        del undone[i]
+    for i, is_jpeg in undone.items():
+        try:
+            results[i] = _decode(datas[i], is_jpeg, channels)
+        except _Refusal as refusal:
+            results[i] = refusal
+    good = [i for i, r in enumerate(results) if isinstance(r, torch.Tensor)]
+    for i, image in zip(good, _resize([results[i] for i in good], size)):
+        results[i] = image
+    return results
+
+
+def _jpeg_batch(datas: list[bytearray], channels: int) -> list[torch.Tensor]:
+    """Decode checked JPEGs in one torchvision call; [] when there are none or one of them spoils the batch."""
+    if not datas:
+        return []
+    try:
+        return _torchvision_jpeg([_as_tensor(data) for data in datas], channels)
+    except (RuntimeError, _Refusal):
+        return []  # the caller decodes each file on its own, to say which one is bad
+
+
+def _decode(data: bytearray, is_jpeg: bool, channels: int) -> torch.Tensor:
+    """Decode checked bytes: a JPEG with torchvision, anything else (or a JPEG it cannot read) with Pillow."""
+    if is_jpeg:
+        try:
+            return _finish(_torchvision_jpeg(_as_tensor(data), channels), channels)
+        except RuntimeError:
+            pass  # e.g. a 12-bit or arithmetic-coded JPEG: Pillow may read it, or will say what is wrong
+    return _finish(_pillow_decode(data), channels)
+
+
+def _torchvision_jpeg(data: _T, channels: int) -> _T:
+    """Decode one JPEG tensor (or a list) upright; refuse it if libjpeg warns (it can only print its warnings)."""
+    mode = _jpeg_read_mode(channels)
+    with _DECODER_LOCK, _stderr_lines() as printed:
+        decoded = _warning_free(tvio.decode_jpeg, data, mode=mode, apply_exif_orientation=True)
+    if printed:  # e.g. "Corrupt JPEG data: premature end of data segment": the rest came back grey
+        raise _Refusal(f"decoder warning: {printed[0]}")
+    return decoded
+
+
+@contextmanager
+def _stderr_lines() -> Iterator[list[str]]:
+    """Collect the lines printed meanwhile on file descriptor 2, where C libraries write their warnings."""
+    lines: list[str] = []
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error to watch
+        saved = None
+    if saved is None:
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip())
+
+
+def _as_tensor(data: bytearray) -> torch.Tensor:
+    """A file's bytes as the 1-D uint8 tensor torchvision's decoders take (no copy)."""
+    return torch.frombuffer(data, dtype=torch.uint8)
+
+
+def _warning_free(decoder: Callable[..., _T], *args: object, **kwargs: object) -> _T:
+    """Call a decoder; refuse the file if it warns about the data (notices of deprecated library APIs aside).
+
+    Python's warning filters are process-wide, so decoders run one at a time under a lock.
+    """
+    with _DECODER_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = decoder(*args, **kwargs)
+    problems = [w for w in caught if not issubclass(w.category, _API_NOTICES)]
+    if problems:
+        raise _Refusal(f"decoder warning: {problems[0].message}")
+    return result
+
+
+def _pillow_decode(data: bytearray) -> torch.Tensor:
+    """Decode with Pillow (first frame, upright) into a (C, H, W) uint8 tensor, or int32 for 16-bit images."""
+    try:
+        pixels = _warning_free(_pillow_pixels, data)
+    except _Refusal:
+        raise
+    except Image.DecompressionBombError:
+        raise _Refusal(f"too large to decode safely (over {_LIMIT_NAME} = {Image.MAX_IMAGE_PIXELS:,})") from None
+    except UnidentifiedImageError:
+        raise _Refusal(_not_an_image(data)) from None
+    except Exception as err:  # Pillow raises many kinds of error on a broken file; each means "corrupt"
+        raise _Refusal(_pillow_reason(err, _format_name(data))) from None
+    tensor = torch.from_numpy(pixels)
+    return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
+
+def _pillow_pixels(data: bytearray) -> np.ndarray:
+    """Open and fully load an image with Pillow (truncation refused), turn it upright, and convert it."""
+    image = Image.open(io.BytesIO(data))
+    _check_pixels(*image.size)
+    lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+    try:
+        image.load()
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+    image = ImageOps.exif_transpose(image)
+    if image.mode in _SIXTEEN_BIT_MODES:
+        return np.array(image, dtype=np.int32).clip(0, 65535)
+    return np.array(image.convert(_pillow_target(image)))
+
+
+def _pillow_target(image: Image.Image) -> str:
+    """The Pillow mode to convert to: L or RGB, with an alpha band when the image has transparency."""
+    bands = image.getbands()
+    alpha = "A" in bands or "a" in bands or "transparency" in image.info
+    if bands[0] in ("1", "L", "I", "F"):
+        return "LA" if alpha else "L"
+    return "RGBA" if alpha else "RGB"
+
+
+def _format_name(data: bytearray) -> str:
+    """The format a file's first bytes announce (JPEG, PNG, GIF, BMP, TIFF, WEBP), else 'image'."""
+    head = bytes(data[:12])
+    for name, magic in _MAGIC:
+        if head.startswith(magic) and (name != "WEBP" or head[8:12] == b"WEBP"):
+            return name
+    return "image"
+
+
+def _pillow_reason(err: Exception, format_name: str) -> str:
+    """A short reason from an error Pillow raised while decoding a file of the given format."""
+    text = str(err) or type(err).__name__
+    if "truncated" in text.lower():
+        return f"truncated {format_name} data"
+    return f"corrupt {format_name} data ({text})"
+
+
+def _not_an_image(data: bytearray) -> str:
+    """Say what a file no decoder recognises looks like: a broken image, HTML, SVG, text, or an unknown format."""
+    if _format_name(data) != "image":
+        return f"corrupt {_format_name(data)} data (unreadable header)"
+    head = bytes(data[:4096]).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:1024]:
+        return "not an image (HTML)"
+    if b"<svg" in head:
+        return "not an image (SVG vector graphics are not supported)"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
+        is_text = b"\x00" not in head
+    except UnicodeDecodeError:
+        is_text = False
+    return "not an image (text)" if is_text else "not an image (unrecognised or unsupported format)"
+
+
+def _finish(image: torch.Tensor, channels: int) -> torch.Tensor:
+    """Turn a decoded (C, H, W) image (C of 1-4, 8 or 16 bits) into uint8 with `channels` channels."""
+    if image.dtype != torch.uint8:
+        image = ((image.to(torch.int32) + 128) // 257).to(torch.uint8)
+    if image.shape[0] in (2, 4):
+        colour, alpha = image[:-1].to(torch.int32), image[-1:].to(torch.int32)
+        image = ((colour * alpha + 255 * (255 - alpha) + 127) // 255).to(torch.uint8)
+    if channels == 1 and image.shape[0] == 3:
+        r, g, b = image.to(torch.int32)
+        image = ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8).unsqueeze(0)
+    if channels == 3 and image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    return image
+
+
+def _resize(images: list[torch.Tensor], size: Size) -> list[torch.Tensor]:
+    """Apply `size` (see decode_image) to each image, resizing the images of one shape as one batch."""
+    if size is None:
+        return images
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(tuple(image.shape), []).append(i)
+    out = list(images)
+    for members in groups.values():
+        batch = torch.stack([images[i] for i in members])
+        if isinstance(size, int):
+            batch = F.center_crop(F.resize(batch, [size], antialias=True), [size, size])
+        else:
+            batch = F.resize(batch, list(size), antialias=True)
+        for i, image in zip(members, batch):
+            out[i] = image
+    return out

@@ -1,0 +1,86 @@
+"""Image folders: one sub-folder per class, either split into train/ and val/ (or test/) or one tree to split."""
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlab.data.decode import is_image_path
+from cnnlab.errors import CnnlabError
+
+EVAL_SPLIT_NAMES = ("val", "valid", "validation", "test")
+
+
+@dataclass
+class FileList:
+    """Image files with their class indices, plus the files skipped for not being images."""
+
+    paths: list[Path] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def find_classes(root: Path) -> list[str]:
+    """The sorted names of the class sub-folders of `root`."""
+    if not root.is_dir():
+        raise CnnlabError(f"{root}: no such folder")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise CnnlabError(f"{root}: no class sub-folders (expected {root}/<class>/<image files>)")
+    return classes
+
+
+def list_files(root: Path, classes: list[str]) -> FileList:
+    """Every image file under root/<class>/ (recursively), in a fixed order; other files are listed as skipped."""
+    files = FileList()
+    for index, name in enumerate(classes):
+        class_dir = root / name
+        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+        for path in found:
+            if is_image_path(path):
+                files.paths.append(path)
+                files.labels.append(index)
+            else:
+                files.skipped.append((str(path), "not an image file (by its extension)"))
+        if not class_dir.is_dir() or index not in files.labels:
+            raise CnnlabError(f"class {name!r} has no image files in {class_dir}")
+    return files
+
+
+def split_files(files: FileList, fraction: float, seed: int) -> tuple[FileList, FileList]:
+    """Split per class into (train, val) with `fraction` of each class in val, the same for the same seed."""
+    if not 0.0 < fraction < 1.0:
+        raise CnnlabError(f"--val-split must be between 0 and 1 (exclusive), got {fraction}")
+    rng = random.Random(seed)
+    train, val = FileList(skipped=files.skipped), FileList()
+    for label in sorted(set(files.labels)):
+        members = [i for i, y in enumerate(files.labels) if y == label]
+        rng.shuffle(members)
+        n_val = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
+        for rank, i in enumerate(sorted(members[:n_val]) + sorted(members[n_val:])):
+            part = val if rank < n_val else train
+            part.paths.append(files.paths[i])
+            part.labels.append(label)
+    return train, val
+
+
+def scan_folder(root: str | Path, val_split: float = 0.1, seed: int = 0) -> tuple[list[str], FileList, FileList]:
+    """Classes, train and evaluation files of a folder: its own train/ and val|test/ trees, or a seeded split."""
+    root = Path(root).expanduser()
+    eval_dir = next((root / n for n in EVAL_SPLIT_NAMES if (root / n).is_dir()), None)
+    if (root / "train").is_dir() and eval_dir is not None:
+        classes = find_classes(root / "train")
+        missing = sorted(set(find_classes(eval_dir)) - set(classes))
+        if missing:
+            raise CnnlabError(f"{eval_dir} has classes not in {root / 'train'}: {', '.join(missing)}")
+        return classes, list_files(root / "train", classes), list_files_present(eval_dir, classes)
+    classes = find_classes(root)
+    train, val = split_files(list_files(root, classes), val_split, seed)
+    return classes, train, val
+
+
+def list_files_present(root: Path, classes: list[str]) -> FileList:
+    """Like list_files, for an evaluation tree that may lack some classes."""
+    present = [c for c in classes if (root / c).is_dir()]
+    files = list_files(root, present)
+    files.labels = [classes.index(present[y]) for y in files.labels]
+    return files

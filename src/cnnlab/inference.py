@@ -1,0 +1,97 @@
+"""A trained model back from a run directory or checkpoint, with its own preprocessing, ready to predict."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnlab.data.decode import decode_files, is_image_path
+from cnnlab.data.loader import normalize
+from cnnlab.errors import CnnlabError
+from cnnlab.models import create_model
+from cnnlab.train.checkpoint import load_checkpoint
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with the classes and preprocessing it was trained with."""
+
+    model: nn.Module
+    classes: list[str]
+    input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    meta: dict
+    path: Path
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images (N, C, H, W) → the normalised float batch the model takes."""
+        return normalize(images.float(), self.mean, self.std)
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Logits of uint8 images, in batches."""
+        parts = [self.model(self.preprocess(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+        return torch.cat(parts) if parts else torch.empty(0, len(self.classes))
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file itself, or a run directory's best (else last) checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        raise CnnlabError(f"{path} has no checkpoints (expected {path}/checkpoints/best.safetensors)")
+    if not path.exists():
+        raise CnnlabError(f"{path}: no such run directory or checkpoint")
+    return path
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild a trained model (architecture, classes, mean/std) from a run directory or checkpoint file."""
+    file = checkpoint_path(path)
+    sections, _, meta = load_checkpoint(file)
+    record = meta["model"]
+    model = create_model(record["model"], num_classes=record["num_classes"], in_chans=record["in_chans"])
+    model.load_state_dict(sections["model"])
+    model.to(device).eval()
+    return LoadedModel(
+        model, record["classes"], tuple(record["input_shape"]), tuple(record["mean"]), tuple(record["std"]), meta, file
+    )
+
+
+def expand_images(paths: list[str | Path]) -> list[Path]:
+    """Image files named directly or found (recursively, sorted) in the folders named."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p)))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise CnnlabError(f"{path}: no such file or folder")
+    if not files:
+        raise CnnlabError("no image files to predict")
+    return files
+
+
+def predict_files(
+    loaded: LoadedModel, paths: list[str | Path], top: int = 5
+) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Top-k classes with probabilities per image (any format or size), and the files that could not be read."""
+    files = expand_images(paths)
+    channels, height, width = loaded.input_shape
+    size = height if height == width else (height, width)
+    images, kept, skipped = decode_files(files, channels=channels, size=size)
+    probabilities = loaded.logits(images).softmax(1) if kept else torch.empty(0)
+    top = min(top, len(loaded.classes))
+    results = []
+    for row, index in zip(probabilities, kept):
+        values, classes = row.topk(top)
+        results.append({
+            "file": str(files[index]),
+            "top": [{"class": loaded.classes[c], "probability": round(v, 6)} for v, c in zip(values.tolist(), classes.tolist())],
+        })
+    return results, skipped

@@ -1,0 +1,20 @@
+"""The model zoo: `create_model(name_or_spec, num_classes=..., in_chans=..., **variant)` and `list_models()`.
+
+Importing this package registers every model (simplecnn, lenet5, vgg*, resnet*); `timm/<name>` is built on demand.
+"""
+
+from cnnlab.models import lenet, resnet, simple, vgg  # noqa: F401  (importing registers the models)
+from cnnlab.models.base import ZooModel
+from cnnlab.models.registry import ModelInfo, create_model, list_models, model_info, register_model
+from cnnlab.models.spec import format_spec, parse_spec
+
+__all__ = [
+    "ModelInfo",
+    "ZooModel",
+    "create_model",
+    "format_spec",
+    "list_models",
+    "model_info",
+    "parse_spec",
+    "register_model",
+]

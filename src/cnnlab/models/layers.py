@@ -1,0 +1,33 @@
+"""Reusable building blocks of the zoo: conv-BatchNorm-ReLU and squeeze-and-excitation."""
+
+import torch
+from torch import nn
+
+
+class ConvBNAct(nn.Sequential):
+    """A KxK convolution (padding K//2, so stride 1 keeps the size), BatchNorm, then ReLU."""
+
+    def __init__(self, in_chans: int, out_chans: int, kernel_size: int = 3, stride: int = 1, bias: bool = True) -> None:
+        """Build conv -> bn -> act; `bias=True` keeps the conv's bias as the course's SimpleCNN does."""
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, out_chans, kernel_size, stride=stride, padding=kernel_size // 2, bias=bias)
+        self.bn = nn.BatchNorm2d(out_chans)
+        self.act = nn.ReLU(inplace=True)
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al., 2017): rescale each channel by a gate computed from its global average."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        """Two 1x1 convs, channels -> max(1, channels // reduction) -> channels, with ReLU then sigmoid."""
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.reduce = nn.Conv2d(channels, hidden, 1)
+        self.act = nn.ReLU(inplace=True)
+        self.expand = nn.Conv2d(hidden, channels, 1)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Squeeze (global average), excite (bottleneck MLP + sigmoid), and scale the input channel-wise."""
+        weights = self.gate(self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True)))))
+        return x * weights

@@ -1,0 +1,25 @@
+"""The course's math from scratch in NumPy: convolution, pooling, activations, shapes and receptive fields."""
+
+from cnnlab.ops.activations import activate, gelu, leaky_relu, relu
+from cnnlab.ops.conv import conv2d, conv2d_backward
+from cnnlab.ops.im2col import col2im, im2col
+from cnnlab.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
+from cnnlab.ops.shapes import Field, conv_axis, output_size, receptive_field
+
+__all__ = [
+    "Field",
+    "activate",
+    "avg_pool2d",
+    "col2im",
+    "conv2d",
+    "conv2d_backward",
+    "conv_axis",
+    "gelu",
+    "global_avg_pool2d",
+    "im2col",
+    "leaky_relu",
+    "max_pool2d",
+    "output_size",
+    "receptive_field",
+    "relu",
+]

@@ -1,0 +1,1 @@
+"""Training: configuration, recipes, the loop, checkpoints and logs."""

@@ -1,0 +1,80 @@
+"""Checkpoints as single safetensors files: weights, optimizer, scheduler, EMA and RNG state, written atomically.
+
+One file per checkpoint means a crash can never leave a mix of two epochs, and loading one never runs code
+(no pickle anywhere). Tensors live under prefixes (`model.`, `ema.`, `optim.`, `rng.`); everything else is JSON
+in the file's metadata.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from cnnlab.errors import CnnlabError
+
+FORMAT = "cnnlab-checkpoint-1"
+
+
+def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state_dict into tensors and a JSON-ready remainder."""
+    tensors, plain = {}, {"param_groups": state["param_groups"], "state": {}}
+    for index, slots in state["state"].items():
+        plain["state"][str(index)] = {}
+        for key, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{index}.{key}"] = value
+            else:
+                plain["state"][str(index)][key] = value
+    return tensors, plain
+
+
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
+    """The optimizer state_dict back from flatten_optimizer's two parts."""
+    state = {int(i): dict(slots) for i, slots in plain["state"].items()}
+    for name, value in tensors.items():
+        index, key = name.split(".", 2)[1:]
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": plain["param_groups"]}
+
+
+def save_checkpoint(path: str | Path, sections: dict[str, dict[str, torch.Tensor]], optimizer: dict | None, meta: dict) -> Path:
+    """Write tensor sections (e.g. model, ema, rng), an optimizer state_dict and metadata to one file, atomically."""
+    path = Path(path)
+    tensors = {f"{prefix}.{k}": v.detach().cpu().contiguous() for prefix, sec in sections.items() for k, v in sec.items()}
+    meta = dict(meta, format=FORMAT)
+    if optimizer is not None:
+        optim_tensors, meta["optimizer"] = flatten_optimizer(optimizer)
+        tensors.update({k: v.detach().cpu().contiguous() for k, v in optim_tensors.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file(tensors, str(temp), metadata={"cnnlab": json.dumps(meta)})
+    os.replace(temp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict | None, dict]:
+    """(tensor sections, optimizer state_dict or None, metadata) from a checkpoint file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CnnlabError(f"{path}: no such checkpoint")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("cnnlab", "{}"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as err:  # safetensors raises its own error types for corrupt or foreign files
+        raise CnnlabError(f"{path}: not a readable safetensors checkpoint ({err})") from None
+    if meta.get("format") != FORMAT:
+        raise CnnlabError(f"{path}: not a cnnlab checkpoint (format {meta.get('format')!r})")
+    sections: dict[str, dict[str, torch.Tensor]] = {}
+    optim = {}
+    for name, value in tensors.items():
+        prefix, key = name.split(".", 1)
+        if prefix == "optim":
+            optim[name] = value
+        else:
+            sections.setdefault(prefix, {})[key] = value
+    optimizer = unflatten_optimizer(optim, meta.pop("optimizer")) if "optimizer" in meta else None
+    return sections, optimizer, meta

@@ -1,0 +1,33 @@
+"""Running a model over a loader: logits (with optional flip test-time augmentation), loss and accuracy."""
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnlab.train.precision import autocast
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], dtype: torch.dtype, tta: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, labels) over every batch in eval mode; with `tta` the logits of image and mirror are averaged."""
+    was_training = model.training
+    model.eval()
+    all_logits, all_labels = [], []
+    for images, labels in batches:
+        with autocast(images.device, dtype):
+            logits = model(images).float()
+            if tta:
+                logits = (logits + model(torch.flip(images, dims=[3])).float()) / 2
+        all_logits.append(logits)
+        all_labels.append(labels)
+    model.train(was_training)
+    return torch.cat(all_logits), torch.cat(all_labels)
+
+
+def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and top-1 accuracy."""
+    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()

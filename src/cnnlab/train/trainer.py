@@ -1,0 +1,265 @@
+"""The training loop: one run from settings to a run directory with metrics, logs and checkpoints."""
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from cnnlab.console import console, progress_bar
+from cnnlab.data.augment import AugmentConfig, build_augment
+from cnnlab.data.datasets import Dataset, load_dataset
+from cnnlab.data.loader import DeviceLoader
+from cnnlab.errors import CnnlabError
+from cnnlab.models import create_model
+from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
+from cnnlab.train.config import TrainConfig
+from cnnlab.train.evaluation import loss_and_accuracy, predict_logits
+from cnnlab.train.logbook import Logbook
+from cnnlab.train.optim import build_optimizer, build_scheduler
+from cnnlab.train.precision import pick_device, pick_dtype
+from cnnlab.train.recipes import recipe_settings
+from cnnlab.train.run import RunDir, default_run_name
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    run_dir: Path
+    epochs: int
+    best_accuracy: float
+    final_accuracy: float
+    seconds: float
+
+
+def augment_for(config: TrainConfig, data: Dataset) -> AugmentConfig:
+    """The dataset's default augmentation with the run's explicit flags applied."""
+    try:
+        base = AugmentConfig.for_dataset(data.name)
+    except CnnlabError:
+        base = AugmentConfig.for_dataset("folder")
+    return AugmentConfig(
+        crop_padding=base.crop_padding if config.crop_padding is None else config.crop_padding,
+        pad_mode="zeros",
+        flip=base.flip if config.flip is None else (0.5 if config.flip else 0.0),
+        rotation=config.rotation,
+        brightness=config.jitter,
+        contrast=config.jitter,
+        saturation=config.jitter,
+        cutout=config.cutout,
+        erasing=config.erasing,
+    )
+
+
+def model_record(config: TrainConfig, data: Dataset) -> dict:
+    """What rebuilds the model and its preprocessing: architecture, classes, input shape, mean/std."""
+    return {
+        "model": config.model,
+        "num_classes": len(data.classes),
+        "in_chans": data.input_shape[0],
+        "input_shape": list(data.input_shape),
+        "classes": data.classes,
+        "mean": list(data.mean),
+        "std": list(data.std),
+    }
+
+
+class Trainer:
+    """Holds the model, optimizer, schedule, loaders and run directory of one training run."""
+
+    def __init__(self, config: TrainConfig, run: RunDir, data: Dataset) -> None:
+        """Build everything a run needs from its settings and data."""
+        self.config, self.run, self.data = config, run, data
+        self.device = pick_device(config.device)
+        self.dtype = pick_dtype(config.precision, self.device)
+        self.record = model_record(config, data)
+        torch.manual_seed(config.seed)
+        self.model = create_model(config.model, num_classes=len(data.classes), in_chans=data.input_shape[0])
+        memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.model.to(self.device, memory_format=memory_format)
+        self.step_model = torch.compile(self.model) if config.compile else self.model
+        loader_args = dict(mean=data.mean, std=data.std, device=self.device, channels_last=config.channels_last)
+        self.train_loader = DeviceLoader(
+            data.train, config.batch_size, shuffle=True, augment=build_augment(augment_for(config, data)),
+            seed=config.seed, **loader_args,
+        )
+        self.val_loader = DeviceLoader(data.val, max(256, config.batch_size), **loader_args)
+        self.optimizer = build_optimizer(self.model, config)
+        self.scheduler = build_scheduler(self.optimizer, config, len(self.train_loader))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
+        self.ema = (
+            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+            if config.ema else None
+        )
+        self.epoch, self.best_accuracy, self.bad_epochs = 0, -1.0, 0
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are evaluated and kept as best: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step; returns the (detached) loss and number of correct predictions."""
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            logits = self.step_model(images)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss.detach(), (logits.argmax(1) == labels).sum()
+
+    def train_epoch(self) -> dict:
+        """One pass over the training set; stops the run on a NaN or infinite loss."""
+        self.model.train()
+        total_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen, start = 0, time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        with progress_bar(f"epoch {self.epoch + 1}/{self.config.epochs}", len(self.train_loader)) as advance:
+            for step, (images, labels) in enumerate(self.train_loader):
+                loss, hits = self.train_step(images, labels)
+                if not math.isfinite(loss.item()):
+                    raise CnnlabError(
+                        f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {step + 1}: training stopped; "
+                        f"the last good checkpoint is in {self.run.checkpoints} (try a lower --lr or --grad-clip)"
+                    )
+                total_loss += loss * len(labels)
+                correct += hits
+                seen += len(labels)
+                advance(1)
+        seconds = time.perf_counter() - start
+        return {
+            "train_loss": total_loss.item() / seen,
+            "train_acc": correct.item() / seen,
+            "lr": lr,
+            "images_per_s": seen / seconds,
+            "epoch_time": seconds,
+        }
+
+    def validate(self) -> dict:
+        """Loss and accuracy of the evaluated weights on the validation split."""
+        start = time.perf_counter()
+        logits, labels = predict_logits(self.eval_model, self.val_loader, self.dtype, tta=self.config.tta)
+        loss, accuracy = loss_and_accuracy(logits, labels)
+        return {"val_loss": loss, "val_acc": accuracy, "eval_time": time.perf_counter() - start}
+
+    def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Model, EMA and random-number-generator state as tensor sections."""
+        rng = {"torch": torch.get_rng_state(), "loader": self.train_loader.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        sections = {"model": self.model.state_dict(), "rng": rng}
+        if self.ema is not None:
+            sections["ema"] = self.ema.state_dict()
+        return sections
+
+    def save(self, row: dict, improved: bool) -> None:
+        """Write last (everything to resume) and, when the accuracy improved, best (the evaluated weights)."""
+        meta = {
+            "epoch": self.epoch,
+            "best_accuracy": self.best_accuracy,
+            "bad_epochs": self.bad_epochs,
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "metrics": row,
+            "model": self.record,
+            "train": self.config.to_dict(),
+        }
+        save_checkpoint(self.run.checkpoints / "last.safetensors", self.checkpoint_sections(), self.optimizer.state_dict(), meta)
+        if improved:
+            best = {"model": self.eval_model.state_dict()}
+            save_checkpoint(self.run.checkpoints / "best.safetensors", best, None, {k: meta[k] for k in ("epoch", "metrics", "model", "train")})
+
+    def restore(self, path: Path) -> None:
+        """Continue from a `last` checkpoint: weights, optimizer, schedule, EMA, RNG and counters."""
+        sections, optimizer, meta = load_checkpoint(path)
+        self.model.load_state_dict(sections["model"])
+        self.optimizer.load_state_dict(optimizer)
+        self.scheduler.load_state_dict(meta["scheduler"])
+        self.scaler.load_state_dict(meta["scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(sections["ema"])
+        torch.set_rng_state(sections["rng"]["torch"])
+        self.train_loader.generator.set_state(sections["rng"]["loader"])
+        if "cuda" in sections["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(sections["rng"]["cuda"], self.device)
+        self.epoch, self.best_accuracy, self.bad_epochs = meta["epoch"], meta["best_accuracy"], meta["bad_epochs"]
+
+    def fit(self) -> TrainResult:
+        """Train until the last epoch or early stopping, logging and checkpointing every epoch."""
+        start = time.perf_counter()
+        row = {}
+        with Logbook(self.run, self.config.epochs, first_epoch=self.epoch + 1) as log:
+            while self.epoch < self.config.epochs:
+                row = self.train_epoch()
+                self.epoch += 1
+                row = {"epoch": self.epoch, **row, **self.validate()}
+                improved = row["val_acc"] > self.best_accuracy
+                if improved:
+                    self.best_accuracy, self.bad_epochs = row["val_acc"], 0
+                else:
+                    self.bad_epochs += 1
+                self.save(row, improved)
+                log.write(row)
+                if self.config.patience is not None and self.bad_epochs >= self.config.patience:
+                    console.print(f"early stopping: no better validation accuracy for {self.bad_epochs} epochs")
+                    break
+        final = row.get("val_acc", self.best_accuracy)
+        return TrainResult(self.run.path, self.epoch, self.best_accuracy, final, time.perf_counter() - start)
+
+
+def resolve_config(recipe: str | None = None, **overrides: object) -> TrainConfig:
+    """Settings from a recipe (if any) with explicit overrides on top."""
+    settings = recipe_settings(recipe) if recipe else {}
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict({**settings, "recipe": recipe})
+
+
+def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **overrides: object) -> TrainResult:
+    """Train a model: `fit(model="simplecnn", data="sample", epochs=5)`, `fit(config)` or `fit(resume="runs/x")`."""
+    if resume is not None:
+        run = RunDir.open(resume)
+        config = TrainConfig.from_dict(run.read_config()["train"])
+        last = run.checkpoints / "last.safetensors"
+        if not last.exists():
+            raise CnnlabError(f"{run.path} has no checkpoint to resume from yet (checkpoints/last.safetensors)")
+    else:
+        config = config or resolve_config(**overrides)
+    size = (config.image_size, config.image_size) if config.image_size else None
+    data = load_dataset(config.data, data_dir=config.data_dir, download=config.download, val_split=config.val_split,
+                        seed=config.seed, size=size)
+    if resume is None:
+        run = RunDir.create(config.out, config.name or default_run_name(config.model, config.data))
+    trainer = Trainer(config, run, data)
+    if resume is not None:
+        trainer.restore(last)
+        run.truncate_metrics(trainer.epoch)
+        console.print(f"resuming {run.path} after epoch {trainer.epoch}")
+    else:
+        run.write_config({"train": config.to_dict(), "model": trainer.record, "skipped": data.skipped})
+    report_data(data)
+    return trainer.fit()
+
+
+def report_data(data: Dataset) -> None:
+    """Say what was loaded, and name every file that was skipped."""
+    console.print(
+        f"data: {data.name}: {len(data.train)} train / {len(data.val)} val images, {len(data.classes)} classes, "
+        f"input {'x'.join(map(str, data.input_shape))}"
+    )
+    if data.skipped:
+        console.print(f"[yellow]skipped {len(data.skipped)} unusable files:[/]")
+        for path, reason in data.skipped:
+            console.print(f"  {path}: {reason}")

@@ -1,0 +1,102 @@
+"""The trainer learns, logs every epoch, checkpoints atomically, resumes exactly and stops on a NaN loss."""
+
+import json
+
+import pytest
+import torch
+
+from cnnlab.errors import CnnlabError
+from cnnlab.train import trainer as trainer_module
+from cnnlab.train.checkpoint import load_checkpoint
+from cnnlab.train.trainer import fit, resolve_config
+
+TINY = dict(model="simplecnn", epochs=3, batch_size=32, lr=2e-3, seed=0)
+
+
+def tiny_config(data, out, **extra):
+    """A few-second run on the colour folder."""
+    return resolve_config(data=str(data), out=str(out), **{**TINY, **extra})
+
+
+def test_tiny_run_learns_and_writes_a_run_directory(colour_folder, tmp_path):
+    result = fit(tiny_config(colour_folder, tmp_path / "runs", name="learn"))
+    assert result.run_dir == tmp_path / "runs" / "learn"
+    assert result.final_accuracy > 0.9  # three colours are easy; chance is 1/3
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert {"train_acc", "val_loss", "val_acc", "lr", "images_per_s", "epoch_time"} <= set(rows[0])
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["model"]["classes"] == ["blue", "green", "red"] and config["model"]["input_shape"] == [3, 32, 32]
+    assert (result.run_dir / "checkpoints" / "best.safetensors").exists()
+    assert any((result.run_dir / "tensorboard").iterdir())
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(colour_folder, tmp_path, monkeypatch):
+    straight = fit(tiny_config(colour_folder, tmp_path, name="straight"))
+    real_epoch = trainer_module.Trainer.train_epoch
+    calls = {"n": 0}
+
+    def crash_in_third_epoch(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # as if killed mid-epoch
+        return real_epoch(self)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", crash_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_config(colour_folder, tmp_path, name="crashed"))
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", real_epoch)
+    resumed = fit(resume=tmp_path / "crashed")
+    a, _, meta_a = load_checkpoint(straight.run_dir / "checkpoints" / "last.safetensors")
+    b, _, meta_b = load_checkpoint(resumed.run_dir / "checkpoints" / "last.safetensors")
+    assert meta_a["epoch"] == meta_b["epoch"] == 3
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    rows_a = (straight.run_dir / "metrics.jsonl").read_text().splitlines()
+    rows_b = (resumed.run_dir / "metrics.jsonl").read_text().splitlines()
+    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if "time" not in k and "per_s" not in k} for r in rows]  # noqa: E731
+    assert strip(rows_a) == strip(rows_b)
+
+
+def test_checkpoint_keeps_optimizer_and_schedule(colour_folder, tmp_path):
+    result = fit(tiny_config(colour_folder, tmp_path, epochs=1, optimizer="sgd", nesterov=True, ema=0.9))
+    sections, optimizer, meta = load_checkpoint(result.run_dir / "checkpoints" / "last.safetensors")
+    assert {"model", "ema", "rng"} <= set(sections)
+    assert optimizer["param_groups"][0]["nesterov"] is True
+    assert all("momentum_buffer" in slot for slot in optimizer["state"].values())
+    assert meta["scheduler"]["last_epoch"] == 4  # 120 images / batch 32 = 4 steps
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(colour_folder, tmp_path, monkeypatch):
+    real_step = trainer_module.Trainer.train_step
+
+    def nan_in_second_epoch(self, images, labels):
+        loss, hits = real_step(self, images, labels)
+        return (loss * float("nan") if self.epoch == 1 else loss), hits
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", nan_in_second_epoch)
+    with pytest.raises(CnnlabError, match="loss became nan at epoch 2"):
+        fit(tiny_config(colour_folder, tmp_path, name="nan"))
+    _, _, meta = load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.safetensors")
+    assert meta["epoch"] == 1
+
+
+def test_early_stopping_ends_the_run(colour_folder, tmp_path):
+    result = fit(tiny_config(colour_folder, tmp_path, epochs=20, patience=1, lr=1e-9))
+    assert result.epochs < 20
+
+
+def test_bad_settings_say_what_is_allowed():
+    with pytest.raises(CnnlabError, match="sgd, adam, adamw"):
+        resolve_config(optimizer="rmsprop")
+    with pytest.raises(CnnlabError, match="lesson"):
+        resolve_config(recipe="nope")
+
+
+def test_lesson_recipe_is_the_course_recipe():
+    config = resolve_config(recipe="lesson", epochs=30)
+    assert (config.model, config.optimizer, config.lr, config.weight_decay) == ("simplecnn", "adam", 1e-3, 1e-4)
+    assert (config.schedule, config.batch_size, config.epochs, config.crop_padding, config.flip) == (
+        "cosine", 128, 30, 4, True,
+    )
