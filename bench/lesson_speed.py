@@ -1,8 +1,8 @@
 """Benchmark: the course's lesson recipe through cnnlab vs a plain PyTorch loop with torchvision's DataLoader.
 
 Both train the same SimpleCNN with Adam 1e-3, weight decay 1e-4, cosine over the epochs, batch 128,
-random crop (pad 4) + flip and CIFAR mean/std, on the same image folder, in the same process, and report
-seconds per training epoch and final test accuracy as JSON.
+random crop (pad 4) + flip and CIFAR mean/std, on the same image folder, one after the other, each in a
+fresh process, and report seconds per training epoch and final test accuracy as JSON.
 
     python bench/lesson_speed.py --data /tmp/cifar10 --epochs 30 --out bench/results/lesson_speed.json
 """
@@ -11,6 +11,9 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,8 +73,21 @@ def through_cnnlab(data: Path, epochs: int, seed: int, out: Path) -> dict:
     }
 
 
+SIDES = {"cnnlab": "cnnlab", "plain": "plain_pytorch"}
+
+
+def run_side(side: str, args: argparse.Namespace) -> dict:
+    """One side in its own process, so neither inherits the other's threads, allocator or float settings."""
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / f"{side}.json"
+        command = [sys.executable, __file__, "--data", str(args.data), "--epochs", str(args.epochs),
+                   "--workers", str(args.workers), "--seed", str(args.seed), "--only", side, "--out", str(part)]
+        subprocess.run(command, check=True)
+        return json.loads(part.read_text())[SIDES[side]]
+
+
 def main() -> None:
-    """Run both, write the JSON."""
+    """Run both sides one after the other, each in a fresh process, and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="image folder with train/ and test/")
     parser.add_argument("--epochs", type=int, default=30)
@@ -85,11 +101,13 @@ def main() -> None:
                     "torch": torch.__version__, "cuda": torch.cuda.is_available()},
         "epochs": args.epochs,
     }
-    if args.only in ("both", "cnnlab"):
+    if args.only == "cnnlab":
         results["cnnlab"] = through_cnnlab(args.data, args.epochs, args.seed, Path("runs/bench"))
-    if args.only in ("both", "plain"):
+    elif args.only == "plain":
         results["plain_pytorch"] = plain_pytorch(args.data, args.epochs, args.workers, args.seed)
-    if args.only == "both":
+    else:
+        for side, key in SIDES.items():
+            results[key] = run_side(side, args)
         mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
         results["speedup_per_epoch"] = mean(results["plain_pytorch"]["epoch_times"]) / mean(results["cnnlab"]["epoch_times"])
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,14 @@
-"""Shared fixtures: an isolated cache folder and small image folders made at run time."""
+"""Shared fixtures: an isolated cache folder, small image folders made at run time, the CLI run in-process."""
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 from torchvision.io import write_png
+
+from cnnlab.cli.app import main
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
 
@@ -28,9 +32,41 @@ def write_colour_images(root: Path, per_class: int, seed: int, size: int = 32) -
             write_png(image, str(root / name / f"{i:03d}.png"))
 
 
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(run directory, its root folder) of a run that tells red, green and blue images apart."""
+    from cnnlab.train.trainer import fit, resolve_config
+
+    root = tmp_path_factory.mktemp("trained")
+    write_colour_images(root / "data" / "train", per_class=40, seed=1)
+    write_colour_images(root / "data" / "test", per_class=10, seed=2)
+    config = resolve_config(data=str(root / "data"), out=str(root / "runs"), name="colours", epochs=3, batch_size=32,
+                            lr=2e-3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CNNLAB_CACHE", str(root / "cache"))
+        return fit(config).run_dir, root
+
+
 @pytest.fixture
 def colour_folder(tmp_path: Path) -> Path:
     """A tiny train/test image folder with three easily separable colour classes."""
     write_colour_images(tmp_path / "colours" / "train", per_class=40, seed=1)
     write_colour_images(tmp_path / "colours" / "test", per_class=10, seed=2)
     return tmp_path / "colours"
+
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Cli:
+    """Run the real CLI entry point in-process: returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["cnnlab", *args])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        captured = capsys.readouterr()
+        return exited.value.code, captured.out, captured.err
+
+    return run

@@ -10,22 +10,12 @@ from PIL import Image
 
 from cnnlab.evaluate import evaluate
 from cnnlab.inference import load_model, predict_files
-from cnnlab.train.trainer import fit, resolve_config
-from conftest import COLOURS, write_colour_images
+
+from conftest import COLOURS
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A run that tells red, green and blue images apart."""
-    root = tmp_path_factory.mktemp("eval")
-    write_colour_images(root / "data" / "train", per_class=40, seed=1)
-    write_colour_images(root / "data" / "test", per_class=10, seed=2)
-    config = resolve_config(data=str(root / "data"), out=str(root / "runs"), name="colours", epochs=3, batch_size=32, lr=2e-3)
-    return fit(config).run_dir, root
-
-
-def test_evaluate_reports_metrics_and_writes_files(trained):
-    run, root = trained
+def test_evaluate_reports_metrics_and_writes_files(trained_run):
+    run, root = trained_run
     result = evaluate(run, out=root / "eval")
     assert result["images"] == 30 and result["top1"] > 0.9
     assert result["top5"] == 1.0  # three classes: the label is always among the top 5
@@ -38,8 +28,8 @@ def test_evaluate_reports_metrics_and_writes_files(trained):
         assert open(result["files"][key], "rb").read(4) == b"\x89PNG"
 
 
-def test_predict_any_format_and_size(trained, tmp_path):
-    run, _ = trained
+def test_predict_any_format_and_size(trained_run, tmp_path):
+    run, _ = trained_run
     loaded = load_model(run)
     red = np.zeros((90, 140, 3), np.uint8)
     red[..., 0] = 220
@@ -58,8 +48,8 @@ def test_predict_any_format_and_size(trained, tmp_path):
     assert [p.split("/")[-1] for p, _ in skipped] == ["notes.jpg"]
 
 
-def test_cli_predict_json_and_csv(trained):
-    run, root = trained
+def test_cli_predict_json_and_csv(trained_run):
+    run, root = trained_run
     image = root / "data" / "test" / "green" / "000.png"
     out = subprocess.run([sys.executable, "-m", "cnnlab", "predict", str(run), str(image), "--json"],
                          capture_output=True, text=True)

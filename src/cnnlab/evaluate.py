@@ -1,19 +1,39 @@
 """Evaluate a trained run on a dataset: top-1/top-5, per-class metrics, confusion matrix and the top losses."""
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
+import torch
 import torch.nn.functional as F
 
 from cnnlab.analysis.metrics import class_report, most_confused
 from cnnlab.data.datasets import load_dataset
+from cnnlab.data.loader import batch_source
 from cnnlab.errors import CnnlabError
-from cnnlab.inference import load_model
+from cnnlab.inference import LoadedModel, load_model
 from cnnlab.viz.plots import save_confusion_matrix, save_image_grid
 
 
+def logits_and_worst(
+    loaded: LoadedModel, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int
+) -> tuple[torch.Tensor, torch.Tensor, list[tuple[float, int, torch.Tensor]]]:
+    """Logits and labels over uint8 batches, and the `count` worst (loss, index, image), worst first."""
+    all_logits, all_labels, worst, seen = [], [], [], 0
+    for images, labels in batches:
+        logits = loaded.logits(images)
+        losses = F.cross_entropy(logits, labels, reduction="none")
+        top = losses.topk(min(count, len(losses))).indices.tolist()
+        worst = sorted(worst + [(losses[i].item(), seen + i, images[i].clone()) for i in top], key=lambda w: -w[0])[:count]
+        all_logits.append(logits)
+        all_labels.append(labels)
+        seen += len(labels)
+    return torch.cat(all_logits), torch.cat(all_labels), worst
+
+
 def evaluate(
-    run: str | Path, data: str | None = None, data_dir: str | None = None, out: str | Path | None = None, top_losses: int = 24
+    run: str | Path, data: str | None = None, data_dir: str | None = None, out: str | Path | None = None,
+    top_losses: int = 24, workers: int = 4,
 ) -> dict:
     """Metrics of a run's model on its own evaluation split (or on `data`), with PNG and JSON files in `out`."""
     loaded = load_model(run)
@@ -24,19 +44,17 @@ def evaluate(
     channels, height, width = loaded.input_shape
     dataset = load_dataset(source, data_dir=data_dir or (None if data else train.get("data_dir")),
                            val_split=train.get("val_split", 0.1), seed=train.get("seed", 0),
-                           channels=channels, size=(height, width))
+                           channels=channels, size=height if height == width else (height, width),
+                           stream=train.get("stream"))
     if dataset.classes != loaded.classes:
         raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's {loaded.classes[:5]}...")
-    images, labels = dataset.val.images, dataset.val.labels
-    logits = loaded.logits(images)
+    logits, labels, worst = logits_and_worst(loaded, batch_source(dataset.val, 256, workers=workers), top_losses)
     report = class_report(logits, labels)
     out = Path(out) if out else loaded.path.parent.parent / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    losses = F.cross_entropy(logits, labels, reduction="none")
-    worst = losses.argsort(descending=True)[:top_losses]
     predicted = logits.argmax(1)
     captions = [
-        f"{loaded.classes[labels[i]]}→{loaded.classes[predicted[i]]}\nloss {losses[i]:.2f}" for i in worst.tolist()
+        f"{loaded.classes[labels[i]]}→{loaded.classes[predicted[i]]}\nloss {loss:.2f}" for loss, i, _ in worst
     ]
     result = {
         "run": str(run),
@@ -53,7 +71,7 @@ def evaluate(
         "files": {
             "confusion_matrix_png": str(save_confusion_matrix(report.confusion, loaded.classes, out / "confusion_matrix.png",
                                                               f"{source}: top-1 {report.accuracy:.2%}")),
-            "top_losses_png": str(save_image_grid(images[worst], captions, out / "top_losses.png",
+            "top_losses_png": str(save_image_grid(torch.stack([image for _, _, image in worst]), captions, out / "top_losses.png",
                                                   "top losses (true→predicted)")),
             "confusion_matrix_json": str(out / "confusion_matrix.json"),
             "metrics_json": str(out / "metrics.json"),

@@ -29,6 +29,11 @@ class LoadedModel:
         """uint8 images (N, C, H, W) → the normalised float batch the model takes."""
         return normalize(images.float(), self.mean, self.std)
 
+    def decode(self, files: list[Path]) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
+        """Image files as the model takes them (channels, size): uint8 images, indices kept, files skipped."""
+        channels, height, width = self.input_shape
+        return decode_files(files, channels=channels, size=height if height == width else (height, width))
+
     @torch.no_grad()
     def logits(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Logits of uint8 images, in batches."""
@@ -82,9 +87,7 @@ def predict_files(
 ) -> tuple[list[dict], list[tuple[str, str]]]:
     """Top-k classes with probabilities per image (any format or size), and the files that could not be read."""
     files = expand_images(paths)
-    channels, height, width = loaded.input_shape
-    size = height if height == width else (height, width)
-    images, kept, skipped = decode_files(files, channels=channels, size=size)
+    images, kept, skipped = loaded.decode(files)
     probabilities = loaded.logits(images).softmax(1) if kept else torch.empty(0)
     top = min(top, len(loaded.classes))
     results = []

@@ -13,6 +13,7 @@ from torchvision.datasets import cifar as tv_cifar
 from cnnlab.data import cache
 from cnnlab.data.datasets import CIFAR_MEAN, load_dataset
 from cnnlab.errors import CnnlabError
+
 from conftest import COLOURS, write_colour_images
 
 

@@ -3,36 +3,19 @@
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnlab.cli.app import main
 from cnnlab.ops.explain import format_matrix
+
+from conftest import Cli
 
 X = "[[1,2,3,0,1],[0,1,2,1,0],[1,0,1,2,1],[2,1,0,1,2],[0,2,1,0,1]]"
 K = "[[1,0,1],[0,1,0],[1,0,1]]"
 P = "[[1,3,2,1],[0,1,4,2],[5,1,2,3],[3,0,4,1]]"
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Cli:
-    """Run the real CLI entry point in-process: returns (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["cnnlab", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        captured = capsys.readouterr()
-        return exited.value.code, captured.out, captured.err
-
-    return run
-
-
 def test_conv_prints_the_course_answer_by_all_three_methods(cli: Cli):
     code, out, _ = cli("ops", "conv", "--input", X, "--kernel", K)
     assert code == 0

@@ -1,28 +1,10 @@
 """`cnnlab shape`: the output shape and its formula with the numbers in, JSON, and one-line errors."""
 
 import json
-import sys
-from collections.abc import Callable
 
 import pytest
 
-from cnnlab.cli.app import main
-
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Cli:
-    """Run the real CLI entry point in-process: returns (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["cnnlab", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        captured = capsys.readouterr()
-        return exited.value.code, captured.out, captured.err
-
-    return run
+from conftest import Cli
 
 
 def test_course_stem_shape_and_formula(cli: Cli):

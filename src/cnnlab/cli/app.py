@@ -6,12 +6,14 @@ import typer
 from rich.markup import escape
 
 from cnnlab import __version__
+from cnnlab.cli import evaluate as evaluate_cli
+from cnnlab.cli import lr_find as lr_find_cli
 from cnnlab.cli import models as models_cli
 from cnnlab.cli import ops as ops_cli
 from cnnlab.cli import shape as shape_cli
 from cnnlab.cli import summary as summary_cli
-from cnnlab.cli import evaluate as evaluate_cli
 from cnnlab.cli import train as train_cli
+from cnnlab.cli import viz as viz_cli
 from cnnlab.console import console
 from cnnlab.errors import CnnlabError
 
@@ -24,12 +26,14 @@ app = typer.Typer(
 )
 
 app.add_typer(ops_cli.app, name="ops")
+app.add_typer(viz_cli.app, name="viz")
 app.command("models", epilog=models_cli.EPILOG)(models_cli.models)
 app.command("shape", epilog=shape_cli.EPILOG)(shape_cli.shape)
 app.command("summary", epilog=summary_cli.EPILOG)(summary_cli.summary)
 
 
 app.command("train", epilog=train_cli.EPILOG)(train_cli.train)
+app.command("lr-find", epilog=lr_find_cli.EPILOG)(lr_find_cli.lr_find)
 app.command("evaluate", epilog=evaluate_cli.EVALUATE_EPILOG)(evaluate_cli.evaluate)
 app.command("predict", epilog=evaluate_cli.PREDICT_EPILOG)(evaluate_cli.predict)
 

@@ -6,6 +6,7 @@ from enum import Enum
 import numpy as np
 import typer
 
+from cnnlab.cli import parse
 from cnnlab.cli.parse import parse_matrix, parse_pair
 from cnnlab.cli.shape import parse_padding
 from cnnlab.errors import CnnlabError
@@ -79,9 +80,9 @@ def _show(results: dict[str, np.ndarray], explanation: str | None, as_json: bool
 def conv(
     input: str = typer.Option(..., "--input", help="Input matrix as nested lists, e.g. [[1,2],[3,4]]."),
     kernel: str = typer.Option(..., "--kernel", help="Kernel matrix as nested lists."),
-    stride: str = typer.Option("1", "--stride", help="Stride S or SH,SW."),
-    padding: str = typer.Option("0", "--padding", help="Padding P or PH,PW, or 'same' (stride 1) or 'valid'."),
-    dilation: str = typer.Option("1", "--dilation", help="Dilation D or DH,DW."),
+    stride: str = parse.STRIDE,
+    padding: str = parse.PADDING,
+    dilation: str = parse.DILATION,
     method: Method = typer.Option(Method.all, "--method", help="Algorithm; 'all' runs and labels each."),
     explain: str | None = typer.Option(None, "--explain", metavar="ROW,COL", help="Show the products summed there."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),

@@ -1,10 +1,15 @@
-"""Parsing of the CLI's text arguments (shapes, matrices, pairs) into values, with one-line errors."""
+"""The CLI's text arguments (shapes, matrices, pairs): the shared options and their parsing, with one-line errors."""
 
 import ast
 
 import numpy as np
+import typer
 
 from cnnlab.errors import CnnlabError
+
+STRIDE = typer.Option("1", "--stride", help="Stride S or SH,SW.")
+PADDING = typer.Option("0", "--padding", help="Padding P or PH,PW, or 'same' (stride 1) or 'valid'.")
+DILATION = typer.Option("1", "--dilation", help="Dilation D or DH,DW.")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ import json
 
 import typer
 
+from cnnlab.cli import parse
 from cnnlab.cli.parse import parse_pair, parse_shape
 from cnnlab.ops.explain import layer_shape
 
@@ -19,9 +20,9 @@ def parse_padding(text: str) -> tuple[int, int] | str:
 def shape(
     input: str = typer.Option(..., "--input", help="Input shape HxW, CxHxW or NxCxHxW, e.g. 3x224x224."),
     kernel: str = typer.Option(..., "--kernel", help="Kernel size K or KH,KW."),
-    stride: str = typer.Option("1", "--stride", help="Stride S or SH,SW."),
-    padding: str = typer.Option("0", "--padding", help="Padding P or PH,PW, or 'same' (stride 1) or 'valid'."),
-    dilation: str = typer.Option("1", "--dilation", help="Dilation D or DH,DW."),
+    stride: str = parse.STRIDE,
+    padding: str = parse.PADDING,
+    dilation: str = parse.DILATION,
     out: int | None = typer.Option(None, "--out", min=1, help="Output channels (default: keep the input's)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:

@@ -4,8 +4,8 @@ from typing import Optional
 
 import typer
 
+from cnnlab.cli import options
 from cnnlab.console import console
-from cnnlab.train.config import CHOICES
 from cnnlab.train.recipes import DESCRIPTIONS
 
 EPILOG = (
@@ -17,35 +17,17 @@ EPILOG = (
     "Recipes: " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items())
 )
 
-def choice_help(key: str, text: str) -> str:
-    """Help text that lists the allowed values of a choice."""
-    return f"{text} ({'|'.join(CHOICES[key])})"
 
+@options.with_setup
 def train(
-    data: Optional[str] = typer.Option(None, help="sample, cifar10, cifar100, mnist, fashion-mnist, or an image folder."),
-    data_dir: Optional[str] = typer.Option(None, help="Where a named dataset's files are (or are downloaded to)."),
-    download: bool = typer.Option(False, help="Download a named dataset through torchvision if it is missing."),
-    val_split: Optional[float] = typer.Option(None, help="Fraction held out when a folder has no val/ or test/."),
-    image_size: Optional[int] = typer.Option(None, help="Resize images to this size (folders of mixed sizes)."),
-    model: Optional[str] = typer.Option(None, help="Model name with variants, e.g. simplecnn:pooling=strided."),
-    recipe: Optional[str] = typer.Option(None, help="Preset settings: " + ", ".join(DESCRIPTIONS) + "."),
     epochs: Optional[int] = typer.Option(None, help="Number of epochs."),
-    batch_size: Optional[int] = typer.Option(None, help="Images per batch."),
-    optimizer: Optional[str] = typer.Option(None, help=choice_help("optimizer", "Optimizer")),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
-    momentum: Optional[float] = typer.Option(None, help="SGD momentum."),
-    nesterov: Optional[bool] = typer.Option(None, help="Nesterov momentum for SGD."),
-    weight_decay: Optional[float] = typer.Option(None, help="Weight decay (not on norms and biases)."),
-    schedule: Optional[str] = typer.Option(None, help=choice_help("schedule", "Learning-rate schedule")),
+    schedule: Optional[str] = typer.Option(None, help=options.choice_help("schedule", "Learning-rate schedule")),
     warmup_epochs: Optional[float] = typer.Option(None, help="Linear warmup, in epochs."),
     label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing of the loss."),
     grad_clip: Optional[float] = typer.Option(None, help="Clip the gradient norm to this value."),
     ema: Optional[float] = typer.Option(None, help="Keep an EMA of the weights with this decay, e.g. 0.999."),
-    precision: Optional[str] = typer.Option(None, help=choice_help("precision", "Numeric precision")),
-    channels_last: Optional[bool] = typer.Option(None, help="Use the channels_last memory format."),
     compile: Optional[bool] = typer.Option(None, help="torch.compile the model."),
-    device: Optional[str] = typer.Option(None, help=choice_help("device", "Training device")),
-    seed: Optional[int] = typer.Option(None, help="Random seed."),
     crop_padding: Optional[int] = typer.Option(None, help="Random crop with this padding (default per dataset)."),
     flip: Optional[bool] = typer.Option(None, help="Random horizontal flips (default per dataset)."),
     rotation: Optional[float] = typer.Option(None, help="Random rotation up to this many degrees."),
@@ -54,12 +36,13 @@ def train(
     erasing: Optional[float] = typer.Option(None, help="Random erasing probability."),
     tta: Optional[bool] = typer.Option(None, help="Flip test-time augmentation at evaluation."),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without improvement."),
-    out: Optional[str] = typer.Option(None, help="Folder that holds run directories."),
     name: Optional[str] = typer.Option(None, help="Run directory name (default: model-data-time)."),
     resume: Optional[str] = typer.Option(None, help="Continue a run directory from its last checkpoint."),
+    **setup: object,
 ) -> None:
     """Train a CNN and write a run directory (config, metrics, checkpoints, TensorBoard events)."""
-    settings = {k: v for k, v in locals().items() if k not in ("recipe", "resume")}
+    settings = {k: v for k, v in locals().items() if k not in ("setup", "resume")} | setup
+    recipe = settings.pop("recipe")
     from cnnlab.train.trainer import fit, resolve_config  # torch loads only when the verb runs
 
     result = fit(resume=resume) if resume else fit(resolve_config(recipe, **settings))

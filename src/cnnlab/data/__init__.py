@@ -1,1 +1,1 @@
-"""Image data: sources, decoding, the in-memory cache, batched augmentation."""
+"""Image data: sources, decoding, the in-memory cache or streaming from disk, batched augmentation."""

@@ -10,7 +10,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from cnnlab.console import progress_bar
-from cnnlab.data.decode import decode_files
+from cnnlab.data.decode import Size, decode_files
 
 CACHE_VERSION = 1
 
@@ -22,7 +22,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cnnlab"
 
 
-def content_key(paths: list[Path], labels: list[int], channels: int, size: tuple[int, int] | None) -> str:
+def content_key(paths: list[Path], labels: list[int], channels: int, size: Size) -> str:
     """A hash of every file's name, bytes and label, and of the decoding settings."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps([CACHE_VERSION, channels, size]).encode())
@@ -33,7 +33,7 @@ def content_key(paths: list[Path], labels: list[int], channels: int, size: tuple
 
 
 def decode_cached(
-    paths: list[Path], labels: list[int], channels: int, size: tuple[int, int] | None, description: str = "decoding"
+    paths: list[Path], labels: list[int], channels: int, size: Size, description: str = "decoding"
 ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, str]]]:
     """(images uint8 NCHW, labels int64, skipped (path, reason)) for the files, decoding only on a cache miss."""
     file = cache_root() / f"{content_key(paths, labels, channels, size)}.safetensors"

@@ -1,6 +1,7 @@
 """Named image sources (sample, CIFAR, MNIST, Fashion-MNIST, image folders) loaded as in-memory uint8 tensors."""
 
 import gzip
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -8,8 +9,11 @@ from pathlib import Path
 
 import torch
 
+from cnnlab.console import console
 from cnnlab.data.cache import cache_root, decode_cached
+from cnnlab.data.decode import Size, probe_sizes
 from cnnlab.data.folder import FileList, scan_folder
+from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError
 
 SAMPLE_DIR = Path(__file__).parent / "sample"
@@ -17,6 +21,8 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
+MIXED_SIZE_CAP = 224  # folders of mixed sizes are resized to a square of their median short side, at most this
+STATS_SAMPLE = 512  # images decoded for the mean/std of a streamed folder
 
 
 @dataclass
@@ -30,6 +36,14 @@ class ImageSet:
         """Number of images."""
         return len(self.labels)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        return tuple(self.images.shape[1:])
+
+
+Split = ImageSet | StreamSet
+
 
 @dataclass
 class Dataset:
@@ -37,8 +51,8 @@ class Dataset:
 
     name: str
     classes: list[str]
-    train: ImageSet
-    val: ImageSet
+    train: Split
+    val: Split
     mean: tuple[float, ...]
     std: tuple[float, ...]
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -46,7 +60,7 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of one image."""
-        return tuple(self.train.images.shape[1:])
+        return self.train.image_shape
 
     def class_counts(self) -> list[int]:
         """Training images per class."""
@@ -59,7 +73,7 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     return tuple(round(v, 4) for v in x.mean(1).tolist()), tuple(round(v, 4) for v in x.std(1).tolist())
 
 
-def decode_split(files: FileList, channels: int, size: tuple[int, int] | None, what: str) -> ImageSet:
+def decode_split(files: FileList, channels: int, size: Size, what: str) -> ImageSet:
     """Decode a file list (through the cache), keeping what decodes and recording what does not."""
     images, labels, skipped = decode_cached(files.paths, files.labels, channels, size, f"decoding {what}")
     files.skipped.extend(skipped)
@@ -69,11 +83,27 @@ def decode_split(files: FileList, channels: int, size: tuple[int, int] | None, w
 
 
 def load_folder(
-    root: str | Path, val_split: float = 0.1, seed: int = 0, channels: int = 3, size: tuple[int, int] | None = None
+    root: str | Path, val_split: float = 0.1, seed: int = 0, channels: int = 3, size: Size = None,
+    stream: bool | None = None,
 ) -> Dataset:
-    """An image folder; mean/std are computed on its training images."""
+    """An image folder, in memory or (stream=True, or when too large for memory) streamed from disk.
+
+    `size` is decode_image's: an int resizes the short side and centre-crops a square, (H, W) resizes exactly.
+    Without it, images keep their own size when they all share one, else they are resized to a common one.
+    Mean/std are computed on the training images (on a sample of them when streaming).
+    """
     root = Path(root).expanduser()
     classes, train_files, val_files = scan_folder(root, val_split, seed)
+    size = size or common_size(train_files.paths)
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    if stream is None:
+        stream = decoded_bytes(len(train_files.paths) + len(val_files.paths), channels, shape) > memory_budget()
+        if stream:
+            console.print(f"{root.name}: too large to hold in memory at {shape[1]}x{shape[0]}: streaming from disk")
+    if stream:
+        train, val = StreamSet(train_files, channels, shape), StreamSet(val_files, channels, shape)
+        mean, std = channel_stats(decode_split(sample_files(train_files, STATS_SAMPLE), channels, size, "sample").images)
+        return Dataset(root.name, classes, train, val, mean, std, sorted(set(train_files.skipped + val_files.skipped)))
     train = decode_split(train_files, channels, size, f"{root.name} train")
     val = decode_split(val_files, channels, size, f"{root.name} val")
     empty = [c for c, n in zip(classes, torch.bincount(train.labels, minlength=len(classes)).tolist()) if n == 0]
@@ -82,6 +112,38 @@ def load_folder(
     mean, std = channel_stats(train.images)
     skipped = sorted(set(train_files.skipped + val_files.skipped))
     return Dataset(root.name, classes, train, val, mean, std, skipped)
+
+
+def common_size(paths: list[Path]) -> int | tuple[int, int]:
+    """The (height, width) all images share, or (when they differ) the median short side, at most MIXED_SIZE_CAP,
+    to which each image's short side is resized before a centre crop."""
+    sizes = probe_sizes(paths)
+    if not sizes:
+        raise CnnlabError(f"none of the {len(paths)} image files could be read")
+    if len(set(sizes)) == 1:
+        return sizes[0]
+    short = sorted(min(h, w) for h, w in sizes)[len(sizes) // 2]
+    side = min(short, MIXED_SIZE_CAP)
+    console.print(f"images differ in size: resizing them to {side}x{side} (choose with --image-size)")
+    return side
+
+
+def decoded_bytes(count: int, channels: int, size: tuple[int, int]) -> int:
+    """Memory that `count` decoded uint8 images take."""
+    return count * channels * size[0] * size[1]
+
+
+def memory_budget() -> int:
+    """How much decoded data is kept in memory: $CNNLAB_MEMORY_BUDGET bytes, else a quarter of the machine's RAM."""
+    if "CNNLAB_MEMORY_BUDGET" in os.environ:
+        return int(float(os.environ["CNNLAB_MEMORY_BUDGET"]))
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+
+
+def sample_files(files: FileList, count: int) -> FileList:
+    """Up to `count` files spread evenly over a list (for statistics)."""
+    step = max(1, len(files.paths) // count)
+    return FileList(files.paths[::step][:count], files.labels[::step][:count])
 
 
 def load_sample(**_: object) -> Dataset:
@@ -187,11 +249,12 @@ def load_dataset(
     val_split: float = 0.1,
     seed: int = 0,
     channels: int = 3,
-    size: tuple[int, int] | None = None,
+    size: Size = None,
+    stream: bool | None = None,
 ) -> Dataset:
     """A named source (sample, cifar10, cifar100, mnist, fashion-mnist) or the path of an image folder."""
     if source in SOURCES:
         return SOURCES[source](data_dir=data_dir, download=download)
     if Path(source).expanduser().is_dir():
-        return load_folder(source, val_split=val_split, seed=seed, channels=channels, size=size)
+        return load_folder(source, val_split=val_split, seed=seed, channels=channels, size=size, stream=stream)
     raise CnnlabError(f"unknown data source {source!r}: use one of {', '.join(SOURCES)} or the path of an image folder")

@@ -1,10 +1,12 @@
-"""Batches from an in-memory uint8 dataset on the training device, augmented and normalised as whole batches."""
+"""Batches on the training device: uint8 batches from memory or from file-reading workers, then augmented and
+normalised as whole batches on the device."""
 
 from collections.abc import Callable, Iterator
 
 import torch
 
-from cnnlab.data.datasets import ImageSet
+from cnnlab.data.datasets import ImageSet, Split
+from cnnlab.data.stream import FileBatches, StreamSet
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -16,12 +18,47 @@ def normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) 
     return x.sub_(shift).div_(scale)
 
 
+class MemoryBatches:
+    """uint8 (images, labels) batches of an ImageSet held on one device, in a seeded order."""
+
+    def __init__(self, data: ImageSet, batch_size: int, shuffle: bool, device: torch.device, seed: int,
+                 drop_last: bool = False) -> None:
+        """Move the images to `device` once."""
+        self.images, self.labels = data.images.to(device), data.labels.to(device)
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of batches."""
+        n = len(self.labels)
+        order = torch.randperm(n, device=self.labels.device, generator=self.generator) if self.shuffle else None
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            index = order[start : start + self.batch_size] if order is not None else slice(start, start + self.batch_size)
+            yield self.images[index], self.labels[index]
+
+
+def batch_source(
+    data: Split, batch_size: int, shuffle: bool = False, device: torch.device | str = "cpu", seed: int = 0,
+    drop_last: bool = False, workers: int = 0, random_crop: bool = False,
+) -> MemoryBatches | FileBatches:
+    """uint8 (images, labels) batches of a split: from memory on `device`, or read from files by workers."""
+    if isinstance(data, StreamSet):
+        return FileBatches(data, batch_size, shuffle, train=random_crop, workers=workers, seed=seed,
+                           drop_last=drop_last, pin_memory=torch.device(device).type == "cuda")
+    return MemoryBatches(data, batch_size, shuffle, torch.device(device), seed, drop_last)
+
+
 class DeviceLoader:
-    """Iterates (images, labels) batches over an ImageSet kept on one device: float, augmented, normalised."""
+    """Iterates (images, labels) over a split: float batches on `device`, augmented, normalised."""
 
     def __init__(
         self,
-        data: ImageSet,
+        data: Split,
         batch_size: int,
         mean: tuple[float, ...],
         std: tuple[float, ...],
@@ -31,31 +68,33 @@ class DeviceLoader:
         augment: Augment | None = None,
         channels_last: bool = False,
         seed: int = 0,
+        workers: int = 0,
+        random_crop: bool = False,
     ) -> None:
-        """Move the images to `device` once; batches are drawn with a seeded generator on that device."""
+        """In-memory splits are moved to `device` once; streamed splits are read by `workers` processes, which
+        take a random resized crop of each image when `random_crop`, else a centre crop."""
         self.device = torch.device(device)
-        self.images = data.images.to(self.device)
-        self.labels = data.labels.to(self.device)
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.batches = batch_source(data, batch_size, shuffle, self.device, seed, drop_last, workers, random_crop)
         self.augment, self.channels_last = augment, channels_last
         self.mean, self.std = mean, std
-        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed + 1)
 
     def __len__(self) -> int:
         """Batches per epoch."""
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self.batches)
 
-    def order(self) -> torch.Tensor:
-        """This epoch's order of the images."""
-        n = len(self.labels)
-        if self.shuffle:
-            return torch.randperm(n, device=self.device, generator=self.generator)
-        return torch.arange(n, device=self.device)
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """The state of the order and augmentation generators (for checkpoints)."""
+        return {"order": self.batches.generator.get_state(), "augment": self.generator.get_state()}
+
+    def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what rng_state returned."""
+        self.batches.generator.set_state(state["order"])
+        self.generator.set_state(state["augment"])
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 batch → float batch: augmented in [0, 1], then normalised, in the chosen memory format."""
-        x = images.float()
+        x = images.to(self.device, non_blocking=True).float()
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.augment is not None:
@@ -64,9 +103,5 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of batches."""
-        order = self.order()
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
-            if self.drop_last and len(index) < self.batch_size:
-                break
-            yield self.prepare(self.images[index]), self.labels[index]
+        for images, labels in self.batches:
+            yield self.prepare(images), labels.to(self.device, non_blocking=True)

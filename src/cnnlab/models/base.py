@@ -11,6 +11,7 @@ class ZooModel(nn.Module, ABC):
     """An image classifier whose forward is `forward_head(forward_features(x))` and whose last Linear can be swapped."""
 
     classifier_path: str = "classifier"
+    cam_layer: str = "features"  # the last convolutional stage: Grad-CAM's default target layer
 
     def __init__(self, num_classes: int) -> None:
         """Remember the number of classes; `default_cfg` is filled in by the registry that builds the model."""
@@ -41,3 +42,22 @@ class ZooModel(nn.Module, ABC):
         parent_path, _, child = self.classifier_path.rpartition(".")
         setattr(self.get_submodule(parent_path), child, new)
         self.num_classes = num_classes
+
+
+class FlattenHeadModel(ZooModel):
+    """A conv stack `features`; a head that pools to a fixed grid (`pool`), flattens through the fully connected
+    `hidden` layers and ends in `classifier` (SimpleCNN, LeNet-5). Subclasses build those four modules."""
+
+    features: nn.Module
+    pool: nn.Module
+    hidden: nn.Module
+    classifier: nn.Linear
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (N, C, H, W) -> the last feature map."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool, flatten, the hidden layers; then the classifier unless `pre_logits`."""
+        x = self.hidden(self.pool(x))
+        return x if pre_logits else self.classifier(x)

@@ -2,22 +2,23 @@
 
 from typing import Any
 
-import torch
 from torch import nn
 
-from cnnlab.models.base import ZooModel
+from cnnlab.models.base import FlattenHeadModel
 from cnnlab.models.registry import register_model
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 FINAL_SIZE = 5  # 32 -> 28 -> 14 -> 10 -> 5; other input sizes are pooled to 5x5 so the flatten stays 16*5*5
 
 
-class LeNet5(ZooModel):
+class LeNet5(FlattenHeadModel):
     """conv5 6 -> avg-pool -> conv5 16 -> avg-pool -> 120 -> 84 -> classes, tanh by default (61,706 parameters).
 
     The paper's subsampling layers had a trainable scale and bias and C3 used a sparse connection table;
     here they are a plain 2x2 average pool and a full 6->16 convolution, as is usual today.
     """
+
+    cam_layer = "features.4"  # the second conv's activation, before its pooling
 
     def __init__(self, num_classes: int = 10, in_chans: int = 1, act: str = "tanh") -> None:
         """Build the two conv stages and the three fully connected layers."""
@@ -32,15 +33,6 @@ class LeNet5(ZooModel):
             nn.Flatten(), nn.Linear(16 * FINAL_SIZE**2, 120), activation(), nn.Linear(120, 84), activation()
         )
         self.classifier = nn.Linear(84, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (N, C, 32, 32) -> feature map (N, 16, 5, 5)."""
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Flatten, 120 -> 84; then the classifier unless `pre_logits`."""
-        x = self.hidden(self.pool(x))
-        return x if pre_logits else self.classifier(x)
 
 
 @register_model(

@@ -119,6 +119,7 @@ class ResNet(ZooModel):
     """Stem (conv1, bn1, relu, maxpool), four stages layer1..layer4, global average pool, fc."""
 
     classifier_path = "fc"
+    cam_layer = "layer4"
 
     def __init__(
         self,

@@ -3,10 +3,9 @@
 from itertools import pairwise
 from typing import Any
 
-import torch
 from torch import nn
 
-from cnnlab.models.base import ZooModel
+from cnnlab.models.base import FlattenHeadModel
 from cnnlab.models.layers import ConvBNAct, SqueezeExcite
 from cnnlab.models.registry import register_model
 
@@ -26,8 +25,10 @@ def conv_block(in_chans: int, out_chans: int, kernel_size: int, pooling: str, se
     return nn.Sequential(*layers)
 
 
-class SimpleCNN(ZooModel):
+class SimpleCNN(FlattenHeadModel):
     """Three conv blocks 3->32->64->128 on 32x32, flatten 2048 -> Linear 256 -> ReLU -> Dropout(0.5) -> Linear."""
+
+    cam_layer = "features.2.0"  # the last conv-BN-ReLU, before its pooling
 
     def __init__(
         self, num_classes: int = 10, in_chans: int = 3, pooling: str = "max", kernel_size: int = 3, se: bool = False
@@ -43,15 +44,6 @@ class SimpleCNN(ZooModel):
             nn.Flatten(), nn.Linear(WIDTHS[-1] * FINAL_SIZE**2, HIDDEN), nn.ReLU(inplace=True), nn.Dropout(0.5)
         )
         self.classifier = nn.Linear(HIDDEN, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (N, C, H, W) -> feature map (N, 128, H/8, W/8)."""
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pool to 4x4, flatten, hidden layer; then the classifier unless `pre_logits`."""
-        x = self.hidden(self.pool(x))
-        return x if pre_logits else self.classifier(x)
 
 
 @register_model(

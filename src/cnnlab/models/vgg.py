@@ -43,6 +43,7 @@ class VGG(ZooModel):
         """Build VGG-`depth` (11, 13, 16 or 19), optionally with BatchNorm after every conv."""
         super().__init__(num_classes)
         self.features = make_features(depth, in_chans, batch_norm)
+        self.cam_layer = f"features.{len(self.features) - 2}"  # the last conv's ReLU, before the final max-pool
         self.avgpool = nn.AdaptiveAvgPool2d(7)
         self.classifier = nn.Sequential(
             nn.Linear(WIDTHS[-1] * 7 * 7, HIDDEN), nn.ReLU(inplace=True), nn.Dropout(0.5),

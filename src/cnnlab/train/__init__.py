@@ -1,1 +1,1 @@
-"""Training: configuration, recipes, the loop, checkpoints and logs."""
+"""Training: configuration, recipes, the loop, checkpoints, logs and the learning-rate range test."""

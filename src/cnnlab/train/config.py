@@ -21,6 +21,8 @@ class TrainConfig:
     download: bool = False
     val_split: float = 0.1
     image_size: int | None = None
+    stream: bool | None = None
+    workers: int = 4
     model: str = "simplecnn"
     epochs: int = 15
     batch_size: int = 128
@@ -58,6 +60,8 @@ class TrainConfig:
         for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise CnnlabError(f"--{key.replace('_', '-')} {getattr(self, key)!r} is not one of: {', '.join(allowed)}")
+        if self.workers < 0:
+            raise CnnlabError("--workers must be 0 (read files in the main process) or more")
         for key in ("epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise CnnlabError(f"--{key.replace('_', '-')} must be at least 1")

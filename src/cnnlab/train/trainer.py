@@ -1,5 +1,6 @@
 """The training loop: one run from settings to a run directory with metrics, logs and checkpoints."""
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from cnnlab.console import console, progress_bar
 from cnnlab.data.augment import AugmentConfig, build_augment
 from cnnlab.data.datasets import Dataset, load_dataset
 from cnnlab.data.loader import DeviceLoader
+from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
 from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
@@ -21,7 +23,7 @@ from cnnlab.train.config import TrainConfig
 from cnnlab.train.evaluation import loss_and_accuracy, predict_logits
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.optim import build_optimizer, build_scheduler
-from cnnlab.train.precision import pick_device, pick_dtype
+from cnnlab.train.precision import flush_denormals, pick_device, pick_dtype
 from cnnlab.train.recipes import recipe_settings
 from cnnlab.train.run import RunDir, default_run_name
 
@@ -43,6 +45,8 @@ def augment_for(config: TrainConfig, data: Dataset) -> AugmentConfig:
         base = AugmentConfig.for_dataset(data.name)
     except CnnlabError:
         base = AugmentConfig.for_dataset("folder")
+    if isinstance(data.train, StreamSet):  # the workers' random resized crop already shifts and scales each image
+        base = dataclasses.replace(base, crop_padding=0)
     return AugmentConfig(
         crop_padding=base.crop_padding if config.crop_padding is None else config.crop_padding,
         pad_mode="zeros",
@@ -83,10 +87,11 @@ class Trainer:
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=memory_format)
         self.step_model = torch.compile(self.model) if config.compile else self.model
-        loader_args = dict(mean=data.mean, std=data.std, device=self.device, channels_last=config.channels_last)
+        loader_args = dict(mean=data.mean, std=data.std, device=self.device, channels_last=config.channels_last,
+                           workers=config.workers)
         self.train_loader = DeviceLoader(
             data.train, config.batch_size, shuffle=True, augment=build_augment(augment_for(config, data)),
-            seed=config.seed, **loader_args,
+            seed=config.seed, random_crop=True, **loader_args,
         )
         self.val_loader = DeviceLoader(data.val, max(256, config.batch_size), **loader_args)
         self.optimizer = build_optimizer(self.model, config)
@@ -157,7 +162,7 @@ class Trainer:
 
     def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
         """Model, EMA and random-number-generator state as tensor sections."""
-        rng = {"torch": torch.get_rng_state(), "loader": self.train_loader.generator.get_state()}
+        rng = {"torch": torch.get_rng_state(), **{f"loader_{k}": v for k, v in self.train_loader.rng_state().items()}}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         sections = {"model": self.model.state_dict(), "rng": rng}
@@ -192,7 +197,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(sections["ema"])
         torch.set_rng_state(sections["rng"]["torch"])
-        self.train_loader.generator.set_state(sections["rng"]["loader"])
+        self.train_loader.set_rng_state({k[7:]: v for k, v in sections["rng"].items() if k.startswith("loader_")})
         if "cuda" in sections["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(sections["rng"]["cuda"], self.device)
         self.epoch, self.best_accuracy, self.bad_epochs = meta["epoch"], meta["best_accuracy"], meta["bad_epochs"]
@@ -229,6 +234,7 @@ def resolve_config(recipe: str | None = None, **overrides: object) -> TrainConfi
 
 def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **overrides: object) -> TrainResult:
     """Train a model: `fit(model="simplecnn", data="sample", epochs=5)`, `fit(config)` or `fit(resume="runs/x")`."""
+    flush_denormals()
     if resume is not None:
         run = RunDir.open(resume)
         config = TrainConfig.from_dict(run.read_config()["train"])
@@ -237,9 +243,7 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **o
             raise CnnlabError(f"{run.path} has no checkpoint to resume from yet (checkpoints/last.safetensors)")
     else:
         config = config or resolve_config(**overrides)
-    size = (config.image_size, config.image_size) if config.image_size else None
-    data = load_dataset(config.data, data_dir=config.data_dir, download=config.download, val_split=config.val_split,
-                        seed=config.seed, size=size)
+    data = load_data(config)
     if resume is None:
         run = RunDir.create(config.out, config.name or default_run_name(config.model, config.data))
     trainer = Trainer(config, run, data)
@@ -249,8 +253,15 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **o
         console.print(f"resuming {run.path} after epoch {trainer.epoch}")
     else:
         run.write_config({"train": config.to_dict(), "model": trainer.record, "skipped": data.skipped})
-    report_data(data)
     return trainer.fit()
+
+
+def load_data(config: TrainConfig) -> Dataset:
+    """The run's dataset as its settings describe it, reported on the console."""
+    data = load_dataset(config.data, data_dir=config.data_dir, download=config.download, val_split=config.val_split,
+                        seed=config.seed, size=config.image_size, stream=config.stream)
+    report_data(data)
+    return data
 
 
 def report_data(data: Dataset) -> None:

@@ -1,4 +1,4 @@
-"""Matplotlib figures saved as PNG: a confusion matrix and a grid of labelled images."""
+"""Matplotlib figures saved as PNG: a confusion matrix, grids of labelled images and heatmaps, a learning-rate curve."""
 
 from pathlib import Path
 
@@ -43,6 +43,48 @@ def save_image_grid(images: torch.Tensor, captions: list[str], path: Path, title
         ax.set_title(caption, fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def save_lr_curve(lrs: list[float], losses: list[float], suggestion: float, path: Path, title: str) -> Path:
+    """Loss against learning rate on a log axis, with the suggested rate marked."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(lrs, losses)
+    ax.axvline(suggestion, color="tab:red", linestyle="--", label=f"suggestion {suggestion:.1e}")
+    ax.set(xscale="log", xlabel="learning rate", ylabel="loss (smoothed)", title=title)
+    low, high = min(losses), losses[0]
+    ax.set_ylim(low - 0.1 * abs(high - low), max(high, low) + 0.5 * abs(high - low) + 1e-9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def save_heatmap_grid(
+    images: torch.Tensor, maps: torch.Tensor, captions: list[str], path: Path, title: str, columns: int = 4
+) -> Path:
+    """Each uint8 image (N, C, H, W) twice: as it is, and with its [0, 1] heatmap (N, H, W) laid over it."""
+    count = len(images)
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, 2 * columns, figsize=(4.4 * columns, 2.4 * rows + 0.6), squeeze=False)
+    heat = None
+    for ax in axes.flat:
+        ax.axis("off")
+    for index in range(count):
+        plain, overlay = axes.flat[2 * index], axes.flat[2 * index + 1]
+        picture = images[index].permute(1, 2, 0).numpy()
+        picture = picture.squeeze(-1) if picture.shape[-1] == 1 else picture
+        plain.imshow(picture, cmap="gray", interpolation="nearest")
+        plain.set_title(captions[index], fontsize=7)
+        overlay.imshow(picture, cmap="gray", interpolation="nearest")
+        heat = overlay.imshow(maps[index].numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1, interpolation="bilinear")
+    fig.suptitle(title)
+    if heat is not None:
+        fig.colorbar(heat, ax=axes, fraction=0.02, pad=0.02, label="relevance")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -1,0 +1,102 @@
+"""The learning-rate range test: train briefly while the rate grows exponentially, and read the loss curve."""
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from itertools import cycle
+from pathlib import Path
+
+import torch
+
+from cnnlab.console import console, progress_bar
+from cnnlab.errors import CnnlabError
+from cnnlab.train.config import TrainConfig
+from cnnlab.train.precision import flush_denormals
+from cnnlab.train.run import RunDir, default_run_name
+from cnnlab.train.trainer import Trainer, load_data
+
+
+@dataclass
+class LRFind:
+    """The sweep: rates tried, raw and smoothed losses, and the suggested rates."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    steepest: float
+    minimum: float
+    path: Path
+
+    @property
+    def suggestion(self) -> float:
+        """The rate where the smoothed loss falls fastest (fastai's `steep`)."""
+        return self.steepest
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields."""
+        return {"suggestion": self.suggestion, "steepest": self.steepest, "minimum_over_10": self.minimum / 10,
+                "minimum": self.minimum, "lrs": self.lrs, "losses": self.losses, "smoothed": self.smoothed}
+
+
+def smooth(losses: list[float], beta: float) -> list[float]:
+    """Bias-corrected exponential moving average, as in the range test's original write-up."""
+    average, out = 0.0, []
+    for i, loss in enumerate(losses, start=1):
+        average = beta * average + (1 - beta) * loss
+        out.append(average / (1 - beta**i))
+    return out
+
+
+def suggestions(lrs: list[float], smoothed: list[float]) -> tuple[float, float]:
+    """(steepest, minimum): the rate of the most negative slope of loss over log-rate before the lowest loss,
+    and the rate of the lowest loss."""
+    low = min(range(len(smoothed)), key=smoothed.__getitem__)
+    if low < 2:
+        return lrs[low], lrs[low]
+    slopes = [(smoothed[i + 1] - smoothed[i - 1]) / (math.log(lrs[i + 1]) - math.log(lrs[i - 1])) for i in range(1, low)]
+    steepest = 1 + min(range(len(slopes)), key=slopes.__getitem__)
+    return lrs[steepest], lrs[low]
+
+
+def range_test(trainer: Trainer, start: float, end: float, steps: int, diverge: float, beta: float) -> tuple[list[float], list[float]]:
+    """Train `steps` batches with the rate growing from start (the optimizer's rate) to end; stop when the loss explodes."""
+    growth = (end / start) ** (1 / max(1, steps - 1))
+    trainer.scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, lambda i: growth**i)
+    trainer.model.train()
+    lrs, losses, best = [], [], math.inf
+    with progress_bar("lr-find", steps) as advance:
+        for _, (images, labels) in zip(range(steps), cycle(trainer.train_loader)):
+            lrs.append(trainer.optimizer.param_groups[0]["lr"])
+            loss, _ = trainer.train_step(images, labels)
+            losses.append(loss.item())
+            advance(1)
+            current = smooth(losses, beta)[-1]
+            best = min(best, current)
+            if not math.isfinite(current) or current > diverge * best:
+                break
+    return lrs, losses
+
+
+def lr_find(config: TrainConfig, start: float = 1e-7, end: float = 10.0, steps: int = 100,
+            diverge: float = 4.0, beta: float = 0.98) -> LRFind:
+    """Run the range test from a fresh model; write lr_find.json and lr_find.png to a new folder under config.out."""
+    if not 0 < start < end:
+        raise CnnlabError(f"--start and --end must satisfy 0 < start < end, got {start} and {end}")
+    if steps < 5:
+        raise CnnlabError(f"--steps must be at least 5, got {steps}")
+    flush_denormals()
+    config = dataclasses.replace(config, ema=None, lr=start)
+    data = load_data(config)
+    run = RunDir.create(config.out, "lr-find-" + default_run_name(config.model, config.data))
+    trainer = Trainer(config, run, data)
+    lrs, losses = range_test(trainer, start, end, steps, diverge, beta)
+    smoothed = smooth(losses, beta)
+    steepest, minimum = suggestions(lrs, smoothed)
+    result = LRFind(lrs, losses, smoothed, steepest, minimum, run.path)
+    (run.path / "lr_find.json").write_text(json.dumps({"train": config.to_dict(), **result.to_dict()}, indent=2) + "\n")
+    from cnnlab.viz.plots import save_lr_curve
+
+    save_lr_curve(lrs, smoothed, steepest, run.path / "lr_find.png", f"{config.model} on {data.name}")
+    console.print(f"lr-find: {len(lrs)} steps from {lrs[0]:.1e} to {lrs[-1]:.1e}")
+    return result

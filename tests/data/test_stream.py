@@ -1,0 +1,105 @@
+"""Folders too large for memory stream from disk through DataLoader workers; folders of mixed sizes get a common one."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.io import write_jpeg, write_png
+from torchvision.transforms.v2 import functional as F
+
+from cnnlab.console import console
+from cnnlab.data.datasets import load_dataset
+from cnnlab.data.loader import DeviceLoader, batch_source
+from cnnlab.data.stream import StreamSet
+from cnnlab.train.trainer import fit, resolve_config
+
+
+def test_forced_streaming_keeps_files_on_disk_with_the_same_statistics(colour_folder):
+    memory = load_dataset(str(colour_folder))
+    streamed = load_dataset(str(colour_folder), stream=True)
+    assert isinstance(streamed.train, StreamSet) and isinstance(streamed.val, StreamSet)
+    assert streamed.input_shape == memory.input_shape == (3, 32, 32)
+    assert torch.equal(streamed.train.labels, memory.train.labels)
+    assert streamed.mean == pytest.approx(memory.mean, abs=0.02) and streamed.std == pytest.approx(memory.std, abs=0.02)
+
+
+def test_a_memory_budget_too_small_switches_to_streaming(colour_folder, monkeypatch):
+    monkeypatch.setenv("CNNLAB_MEMORY_BUDGET", "1e5")  # 150 images of 3x32x32 need 460,800 bytes
+    with console.capture() as captured:
+        data = load_dataset(str(colour_folder))
+    assert isinstance(data.train, StreamSet)
+    assert "streaming from disk" in captured.get()
+    monkeypatch.setenv("CNNLAB_MEMORY_BUDGET", "1e6")
+    assert not isinstance(load_dataset(str(colour_folder)).train, StreamSet)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_evaluation_batches_are_the_centre_crops_in_file_order(colour_folder, workers):
+    streamed = load_dataset(str(colour_folder), stream=True)
+    memory = load_dataset(str(colour_folder))
+    batches = list(batch_source(streamed.val, 8, workers=workers))
+    assert [len(labels) for _, labels in batches] == [8, 8, 8, 6]
+    images = torch.cat([images for images, _ in batches])
+    expected = F.center_crop(F.resize(memory.val.images, [37], antialias=True), [32, 32])  # 37 = 32 / 0.875
+    assert images.dtype == torch.uint8 and torch.equal(images, expected)
+
+
+def test_training_crops_are_random_and_seeded(colour_folder):
+    data = load_dataset(str(colour_folder), stream=True)
+    first = [images for images, _ in batch_source(data.train, 16, shuffle=True, seed=1, workers=2, random_crop=True)]
+    again = [images for images, _ in batch_source(data.train, 16, shuffle=True, seed=1, workers=2, random_crop=True)]
+    other = [images for images, _ in batch_source(data.train, 16, shuffle=True, seed=2, workers=2, random_crop=True)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], other[0])
+
+
+def test_unreadable_files_are_skipped_and_named_once(colour_folder):
+    red = colour_folder / "test" / "red"
+    good = (red / "000.png").read_bytes()
+    (red / "truncated.png").write_bytes(good[: len(good) // 2])
+    data = load_dataset(str(colour_folder), stream=True)
+    loader = DeviceLoader(data.val, 64, data.mean, data.std)
+    with console.capture() as captured:
+        for _ in range(2):
+            assert sum(len(labels) for _, labels in loader) == 30
+    assert captured.get().count("truncated.png") == 1
+
+
+def test_training_from_a_streamed_folder_learns(colour_folder, tmp_path):
+    config = resolve_config(data=str(colour_folder), out=str(tmp_path), stream=True, workers=0, epochs=3,
+                            batch_size=32, lr=2e-3, seed=0)
+    assert fit(config).final_accuracy > 0.9
+
+
+def write_mixed_sizes(root: Path) -> None:
+    """Two classes of images in five sizes and three formats (short sides 24, 30, 40, 36, 64: median 36)."""
+    generator = torch.Generator().manual_seed(0)
+    sizes = [(24, 40), (30, 30), (40, 60), (48, 36), (64, 64)]
+    for name, colour in (("dark", 40), ("light", 210)):
+        for split, count in (("train", 10), ("test", 3)):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                h, w = sizes[i % len(sizes)]
+                image = (colour + torch.randint(-20, 21, (3, h, w), generator=generator)).to(torch.uint8)
+                (write_jpeg if i % 2 else write_png)(image, str(root / split / name / f"{i}.{'jpg' if i % 2 else 'png'}"))
+
+
+def test_mixed_sizes_are_resized_to_the_median_short_side(tmp_path):
+    write_mixed_sizes(tmp_path / "mixed")
+    with console.capture() as captured:
+        data = load_dataset(str(tmp_path / "mixed"))
+    assert data.input_shape == (3, 36, 36)
+    assert "resizing them to 36x36" in captured.get()
+    assert load_dataset(str(tmp_path / "mixed"), size=28).input_shape == (3, 28, 28)
+
+
+def test_cli_trains_on_a_folder_of_mixed_sizes(tmp_path):
+    from typer.testing import CliRunner
+
+    from cnnlab.cli.app import app
+
+    write_mixed_sizes(tmp_path / "mixed")
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "mixed"), "--epochs", "1",
+                                      "--batch-size", "8", "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "input 3x36x36" in result.output and "done:" in result.output
