@@ -1,7 +1,7 @@
 """Shared fixtures: an isolated cache folder, small image folders made at run time, the CLI run in-process."""
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,13 @@ from torchvision.io import write_png
 from cnnlab.cli.app import main
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
+
+
+@pytest.fixture(autouse=True)
+def denormals_restored() -> Iterator[None]:
+    """Training flushes denormals to zero for speed; other tests (hypothesis's float draws) need them back."""
+    yield
+    torch.set_flush_denormal(False)
 
 
 @pytest.fixture(autouse=True)
