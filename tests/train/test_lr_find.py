@@ -8,8 +8,14 @@ from typer.testing import CliRunner
 
 from cnnlab.cli.app import app
 from cnnlab.errors import CnnlabError
-from cnnlab.train.lr_find import lr_find, smooth, suggestions
+from cnnlab.train.lr_find import Smoother, lr_find, suggestions
 from cnnlab.train.trainer import resolve_config
+
+
+def smooth(losses: list[float], beta: float) -> list[float]:
+    """The smoothed value after each loss."""
+    smoother = Smoother(beta)
+    return [smoother.update(loss) for loss in losses]
 
 
 def test_smoothing_is_bias_corrected():

@@ -12,7 +12,7 @@ import torch
 from cnnlab.console import console
 from cnnlab.data.cache import cache_root, decode_cached
 from cnnlab.data.decode import Size, probe_sizes
-from cnnlab.data.folder import FileList, scan_folder
+from cnnlab.data.folder import FileList, sample_files, scan_folder
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError
 
@@ -23,6 +23,7 @@ MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
 MIXED_SIZE_CAP = 224  # folders of mixed sizes are resized to a square of their median short side, at most this
 STATS_SAMPLE = 512  # images decoded for the mean/std of a streamed folder
+SIZE_PROBES = 64  # image headers read to tell whether a folder's images share one size
 
 
 @dataclass
@@ -94,7 +95,7 @@ def load_folder(
     """
     root = Path(root).expanduser()
     classes, train_files, val_files = scan_folder(root, val_split, seed)
-    size = size or common_size(train_files.paths)
+    size = size or common_size(train_files)
     shape = (size, size) if isinstance(size, int) else tuple(size)
     if stream is None:
         stream = decoded_bytes(len(train_files.paths) + len(val_files.paths), channels, shape) > memory_budget()
@@ -114,12 +115,12 @@ def load_folder(
     return Dataset(root.name, classes, train, val, mean, std, skipped)
 
 
-def common_size(paths: list[Path]) -> int | tuple[int, int]:
+def common_size(files: FileList) -> int | tuple[int, int]:
     """The (height, width) all images share, or (when they differ) the median short side, at most MIXED_SIZE_CAP,
     to which each image's short side is resized before a centre crop."""
-    sizes = probe_sizes(paths)
+    sizes = probe_sizes(sample_files(files, SIZE_PROBES).paths)
     if not sizes:
-        raise CnnlabError(f"none of the {len(paths)} image files could be read")
+        raise CnnlabError(f"none of the {len(files.paths)} image files could be read")
     if len(set(sizes)) == 1:
         return sizes[0]
     short = sorted(min(h, w) for h, w in sizes)[len(sizes) // 2]
@@ -138,12 +139,6 @@ def memory_budget() -> int:
     if "CNNLAB_MEMORY_BUDGET" in os.environ:
         return int(float(os.environ["CNNLAB_MEMORY_BUDGET"]))
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-
-
-def sample_files(files: FileList, count: int) -> FileList:
-    """Up to `count` files spread evenly over a list (for statistics)."""
-    step = max(1, len(files.paths) // count)
-    return FileList(files.paths[::step][:count], files.labels[::step][:count])
 
 
 def load_sample(**_: object) -> Dataset:

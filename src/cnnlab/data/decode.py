@@ -99,11 +99,10 @@ def decode_image(source: str | os.PathLike | bytes, channels: int = 3, size: Siz
     return _resize([image], size)[0].contiguous()
 
 
-def probe_sizes(paths: Sequence[str | os.PathLike], limit: int = 64) -> list[tuple[int, int]]:
-    """(height, width) of up to `limit` files spread evenly over `paths`, from their headers; unreadable ones are left out."""
-    step = max(1, len(paths) // limit)
+def probe_sizes(paths: Iterable[str | os.PathLike]) -> list[tuple[int, int]]:
+    """(height, width) of each file, read from its header; unreadable ones are left out."""
     sizes = []
-    for path in list(paths)[::step][:limit]:
+    for path in paths:
         try:
             with Image.open(path) as image:
                 sizes.append((image.height, image.width))

@@ -19,6 +19,17 @@ class FileList:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+def evenly_spaced(count: int, limit: int) -> list[int]:
+    """Up to `limit` indices spread evenly over range(count)."""
+    return list(range(0, count, max(1, count // limit)))[:limit]
+
+
+def sample_files(files: FileList, limit: int) -> FileList:
+    """Up to `limit` files spread evenly over a list (for statistics and probes)."""
+    chosen = evenly_spaced(len(files.paths), limit)
+    return FileList([files.paths[i] for i in chosen], [files.labels[i] for i in chosen])
+
+
 def find_classes(root: Path) -> list[str]:
     """The sorted names of the class sub-folders of `root`."""
     if not root.is_dir():

@@ -39,13 +39,18 @@ class LRFind:
                 "minimum": self.minimum, "lrs": self.lrs, "losses": self.losses, "smoothed": self.smoothed}
 
 
-def smooth(losses: list[float], beta: float) -> list[float]:
+class Smoother:
     """Bias-corrected exponential moving average, as in the range test's original write-up."""
-    average, out = 0.0, []
-    for i, loss in enumerate(losses, start=1):
-        average = beta * average + (1 - beta) * loss
-        out.append(average / (1 - beta**i))
-    return out
+
+    def __init__(self, beta: float) -> None:
+        """Start empty; `beta` is the weight of the past."""
+        self.beta, self.average, self.count = beta, 0.0, 0
+
+    def update(self, value: float) -> float:
+        """Take one value; return the corrected average so far."""
+        self.count += 1
+        self.average = self.beta * self.average + (1 - self.beta) * value
+        return self.average / (1 - self.beta**self.count)
 
 
 def suggestions(lrs: list[float], smoothed: list[float]) -> tuple[float, float]:
@@ -59,23 +64,27 @@ def suggestions(lrs: list[float], smoothed: list[float]) -> tuple[float, float]:
     return lrs[steepest], lrs[low]
 
 
-def range_test(trainer: Trainer, start: float, end: float, steps: int, diverge: float, beta: float) -> tuple[list[float], list[float]]:
-    """Train `steps` batches with the rate growing from start (the optimizer's rate) to end; stop when the loss explodes."""
+def range_test(
+    trainer: Trainer, start: float, end: float, steps: int, diverge: float, beta: float
+) -> tuple[list[float], list[float], list[float]]:
+    """Train `steps` batches with the rate growing from start (the optimizer's rate) to end; stop when the loss
+    explodes. Returns the rates, the losses and the smoothed losses."""
     growth = (end / start) ** (1 / max(1, steps - 1))
     trainer.scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, lambda i: growth**i)
     trainer.model.train()
-    lrs, losses, best = [], [], math.inf
+    smoother = Smoother(beta)
+    lrs, losses, smoothed, best = [], [], [], math.inf
     with progress_bar("lr-find", steps) as advance:
         for _, (images, labels) in zip(range(steps), cycle(trainer.train_loader)):
             lrs.append(trainer.optimizer.param_groups[0]["lr"])
             loss, _ = trainer.train_step(images, labels)
             losses.append(loss.item())
+            smoothed.append(smoother.update(losses[-1]))
             advance(1)
-            current = smooth(losses, beta)[-1]
-            best = min(best, current)
-            if not math.isfinite(current) or current > diverge * best:
+            best = min(best, smoothed[-1])
+            if not math.isfinite(smoothed[-1]) or smoothed[-1] > diverge * best:
                 break
-    return lrs, losses
+    return lrs, losses, smoothed
 
 
 def lr_find(config: TrainConfig, start: float = 1e-7, end: float = 10.0, steps: int = 100,
@@ -90,8 +99,7 @@ def lr_find(config: TrainConfig, start: float = 1e-7, end: float = 10.0, steps: 
     data = load_data(config)
     run = RunDir.create(config.out, "lr-find-" + default_run_name(config.model, config.data))
     trainer = Trainer(config, run, data)
-    lrs, losses = range_test(trainer, start, end, steps, diverge, beta)
-    smoothed = smooth(losses, beta)
+    lrs, losses, smoothed = range_test(trainer, start, end, steps, diverge, beta)
     steepest, minimum = suggestions(lrs, smoothed)
     result = LRFind(lrs, losses, smoothed, steepest, minimum, run.path)
     (run.path / "lr_find.json").write_text(json.dumps({"train": config.to_dict(), **result.to_dict()}, indent=2) + "\n")

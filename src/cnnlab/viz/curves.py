@@ -4,7 +4,7 @@ from pathlib import Path
 
 from cnnlab.errors import CnnlabError
 from cnnlab.train.run import RunDir
-from cnnlab.viz.plots import plt
+from cnnlab.viz.plots import plt, save_figure
 
 PANELS = (("loss", ("train_loss", "val_loss")), ("accuracy", ("train_acc", "val_acc")), ("learning rate", ("lr",)))
 
@@ -28,6 +28,4 @@ def save_curves(runs: list[str | Path], path: Path) -> Path:
     axes[2].set_yscale("log")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cnnlab.viz.hooks import capture
-from cnnlab.viz.plots import plt
+from cnnlab.viz.plots import save_with_colour_bar, tile_grid
 
 
 @torch.no_grad()
@@ -22,18 +22,11 @@ def save_feature_maps(maps: torch.Tensor, path: Path, title: str, limit: int = 6
     """One layer's channels (at most `limit`) as a grid, with a shared colour bar."""
     maps = maps[:limit]
     columns = min(8, len(maps))
-    rows = -(-len(maps) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.3 + 1, rows * 1.3 + 0.8), squeeze=False)
+    fig, axes = tile_grid(len(maps), columns, (1.3, 1.3), (1.0, 0.8))
     low, high = maps.min().item(), maps.max().item()
     image = None
-    for ax in axes.flat:
-        ax.axis("off")
     for index, (ax, channel) in enumerate(zip(axes.flat, maps)):
         image = ax.imshow(channel.numpy(), cmap="viridis", vmin=low, vmax=high, interpolation="nearest")
         ax.set_title(str(index), fontsize=7)
     fig.suptitle(title)
-    if image is not None:
-        fig.colorbar(image, ax=axes, fraction=0.02, pad=0.02, label="activation")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_with_colour_bar(fig, axes, image, "activation", path)

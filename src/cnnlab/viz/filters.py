@@ -7,7 +7,7 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.viz.hooks import find_layer
-from cnnlab.viz.plots import plt
+from cnnlab.viz.plots import save_figure, show_image, tile_grid
 
 
 def first_conv(model: nn.Module) -> str:
@@ -36,17 +36,10 @@ def save_filters(model: nn.Module, path: Path, layer: str | None = None, title: 
     weight = module.weight
     tiles = filter_tiles(weight)[:limit]
     columns = weight.shape[1] if weight.shape[1] != 3 and weight.shape[1] <= 16 else min(16, len(tiles))
-    rows = -(-len(tiles) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.6 + 0.4, rows * 0.6 + 0.8), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    fig, axes = tile_grid(len(tiles), columns, (0.6, 0.6), (0.4, 0.8))
     for ax, tile in zip(axes.flat, tiles):
-        picture = tile.permute(1, 2, 0).numpy()
-        ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray", vmin=0, vmax=1,
-                  interpolation="nearest")
+        show_image(ax, tile, vmin=0, vmax=1)
     layout = "RGB per filter" if weight.shape[1] == 3 else "one row per filter, one tile per input channel"
     fig.suptitle(f"{title}{name}: {weight.shape[0]} filters {weight.shape[2]}x{weight.shape[3]} ({layout}; grey = 0)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

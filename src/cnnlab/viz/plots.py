@@ -6,7 +6,40 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+
+def tile_grid(
+    count: int, columns: int, tile: tuple[float, float], margin: tuple[float, float] = (0.0, 0.0)
+) -> tuple[plt.Figure, np.ndarray]:
+    """A figure of `count` tiles in rows of `columns` (each `tile` inches, plus `margin`), every axis hidden."""
+    rows = max(1, -(-count // columns))
+    figsize = (columns * tile[0] + margin[0], rows * tile[1] + margin[1])
+    fig, axes = plt.subplots(rows, columns, figsize=figsize, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, axes
+
+
+def show_image(ax: plt.Axes, image: torch.Tensor, **options: object) -> None:
+    """Draw one (C, H, W) image: colour as it is, a single channel in grey."""
+    picture = image.permute(1, 2, 0).numpy()
+    ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray", interpolation="nearest", **options)
+
+
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Write the figure as a PNG and close it."""
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def save_with_colour_bar(fig: plt.Figure, axes: object, image: object, label: str, path: Path) -> Path:
+    """Add one colour bar for all the axes (when something was drawn), then write and close the figure."""
+    if image is not None:
+        fig.colorbar(image, ax=axes, fraction=0.02, pad=0.02, label=label)
+    return save_figure(fig, path)
 
 
 def save_confusion_matrix(confusion: list[list[int]], classes: list[str], path: Path, title: str) -> Path:
@@ -26,26 +59,18 @@ def save_confusion_matrix(confusion: list[list[int]], classes: list[str], path: 
                 colour = "white" if confusion[t][p] > peak / 2 else "black"
                 ax.text(p, t, str(confusion[t][p]), ha="center", va="center", color=colour, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def save_image_grid(images: torch.Tensor, captions: list[str], path: Path, title: str, columns: int = 8) -> Path:
     """uint8 images (N, C, H, W) in a grid, each with its caption."""
-    rows = max(1, -(-len(images) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.8, rows * 2.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    fig, axes = tile_grid(len(images), columns, (1.8, 2.4))
     for ax, image, caption in zip(axes.flat, images, captions):
-        picture = image.permute(1, 2, 0).numpy()
-        ax.imshow(picture.squeeze(-1) if picture.shape[-1] == 1 else picture, cmap="gray", interpolation="nearest")
+        show_image(ax, image)
         ax.set_title(caption, fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def save_lr_curve(lrs: list[float], losses: list[float], suggestion: float, path: Path, title: str) -> Path:
@@ -58,9 +83,7 @@ def save_lr_curve(lrs: list[float], losses: list[float], suggestion: float, path
     ax.set_ylim(low - 0.1 * abs(high - low), max(high, low) + 0.5 * abs(high - low) + 1e-9)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def save_heatmap_grid(
@@ -69,22 +92,13 @@ def save_heatmap_grid(
     """Each uint8 image (N, C, H, W) twice: as it is, and with its [0, 1] heatmap (N, H, W) laid over it."""
     count = len(images)
     columns = min(columns, count)
-    rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, 2 * columns, figsize=(4.4 * columns, 2.4 * rows + 0.6), squeeze=False)
+    fig, axes = tile_grid(2 * count, 2 * columns, (2.2, 2.4), (0.0, 0.6))
     heat = None
-    for ax in axes.flat:
-        ax.axis("off")
     for index in range(count):
         plain, overlay = axes.flat[2 * index], axes.flat[2 * index + 1]
-        picture = images[index].permute(1, 2, 0).numpy()
-        picture = picture.squeeze(-1) if picture.shape[-1] == 1 else picture
-        plain.imshow(picture, cmap="gray", interpolation="nearest")
+        show_image(plain, images[index])
         plain.set_title(captions[index], fontsize=7)
-        overlay.imshow(picture, cmap="gray", interpolation="nearest")
+        show_image(overlay, images[index])
         heat = overlay.imshow(maps[index].numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1, interpolation="bilinear")
     fig.suptitle(title)
-    if heat is not None:
-        fig.colorbar(heat, ax=axes, fraction=0.02, pad=0.02, label="relevance")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_with_colour_bar(fig, axes, heat, "relevance", path)
