@@ -1,5 +1,7 @@
-"""Shared fixtures: an isolated cache folder, small image folders made at run time, the CLI run in-process."""
+"""Shared fixtures: an isolated cache folder, small image folders made at run time, the CLI run in-process, a browser."""
 
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,3 +79,21 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Cli:
         return exited.value.code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """A real headless Chromium (Debian's package) driven by Playwright; CI must have it, elsewhere it may skip."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        executable = None
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium and the playwright package for the browser tests")
+        pytest.skip("no chromium here: apt-get install chromium")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
