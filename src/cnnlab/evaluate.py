@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.analysis.metrics import class_report, most_confused
-from cnnlab.data.datasets import load_dataset
+from cnnlab.data.datasets import Dataset, load_dataset
 from cnnlab.data.loader import batch_source
 from cnnlab.errors import CnnlabError
 from cnnlab.inference import LoadedModel, load_model
@@ -31,12 +31,8 @@ def logits_and_worst(
     return torch.cat(all_logits), torch.cat(all_labels), worst
 
 
-def evaluate(
-    run: str | Path, data: str | None = None, data_dir: str | None = None, out: str | Path | None = None,
-    top_losses: int = 24, workers: int = 4,
-) -> dict:
-    """Metrics of a run's model on its own evaluation split (or on `data`), with PNG and JSON files in `out`."""
-    loaded = load_model(run)
+def evaluation_data(loaded: LoadedModel, data: str | None = None, data_dir: str | None = None) -> Dataset:
+    """The run's own dataset (or `data`) decoded as the model takes it; its val split is what gets evaluated."""
     train = loaded.meta.get("train", {})
     source = data or train.get("data")
     if source is None:
@@ -48,6 +44,22 @@ def evaluate(
                            stream=train.get("stream"))
     if dataset.classes != loaded.classes:
         raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's {loaded.classes[:5]}...")
+    return dataset
+
+
+def evaluate(
+    run: str | Path, data: str | None = None, data_dir: str | None = None, out: str | Path | None = None,
+    top_losses: int = 24, workers: int = 4,
+) -> dict:
+    """Metrics of a run's model on its own evaluation split (or on `data`), with PNG and JSON files in `out`."""
+    loaded = load_model(run)
+    return evaluate_on(loaded, evaluation_data(loaded, data, data_dir), out, top_losses, workers)
+
+
+def evaluate_on(
+    loaded: LoadedModel, dataset: Dataset, out: str | Path | None = None, top_losses: int = 24, workers: int = 4,
+) -> dict:
+    """Metrics of a loaded model on a dataset's val split, with PNG and JSON files in `out` (default: RUN/eval)."""
     logits, labels, worst = logits_and_worst(loaded, batch_source(dataset.val, 256, workers=workers), top_losses)
     report = class_report(logits, labels)
     out = Path(out) if out else loaded.path.parent.parent / "eval"
@@ -57,8 +69,8 @@ def evaluate(
         f"{loaded.classes[labels[i]]}→{loaded.classes[predicted[i]]}\nloss {loss:.2f}" for loss, i, _ in worst
     ]
     result = {
-        "run": str(run),
-        "data": source,
+        "checkpoint": str(loaded.path),
+        "data": dataset.name,
         "images": len(labels),
         "top1": report.accuracy,
         "top5": report.top5,
@@ -70,7 +82,7 @@ def evaluate(
         "most_confused": [{"true": t, "predicted": p, "count": n} for t, p, n in most_confused(report.confusion, loaded.classes)],
         "files": {
             "confusion_matrix_png": str(save_confusion_matrix(report.confusion, loaded.classes, out / "confusion_matrix.png",
-                                                              f"{source}: top-1 {report.accuracy:.2%}")),
+                                                              f"{dataset.name}: top-1 {report.accuracy:.2%}")),
             "top_losses_png": str(save_image_grid(torch.stack([image for _, _, image in worst]), captions, out / "top_losses.png",
                                                   "top losses (true→predicted)")),
             "confusion_matrix_json": str(out / "confusion_matrix.json"),

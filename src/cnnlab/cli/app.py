@@ -6,10 +6,12 @@ import typer
 from rich.markup import escape
 
 from cnnlab import __version__
+from cnnlab.cli import compare as compare_cli
 from cnnlab.cli import evaluate as evaluate_cli
 from cnnlab.cli import lr_find as lr_find_cli
 from cnnlab.cli import models as models_cli
 from cnnlab.cli import ops as ops_cli
+from cnnlab.cli import report as report_cli
 from cnnlab.cli import shape as shape_cli
 from cnnlab.cli import summary as summary_cli
 from cnnlab.cli import train as train_cli
@@ -36,6 +38,8 @@ app.command("train", epilog=train_cli.EPILOG)(train_cli.train)
 app.command("lr-find", epilog=lr_find_cli.EPILOG)(lr_find_cli.lr_find)
 app.command("evaluate", epilog=evaluate_cli.EVALUATE_EPILOG)(evaluate_cli.evaluate)
 app.command("predict", epilog=evaluate_cli.PREDICT_EPILOG)(evaluate_cli.predict)
+app.command("report", epilog=report_cli.EPILOG)(report_cli.report)
+app.command("compare", epilog=compare_cli.EPILOG)(compare_cli.compare)
 
 
 def _version(value: bool) -> None:

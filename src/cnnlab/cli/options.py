@@ -18,7 +18,7 @@ def choice_help(key: str, text: str) -> str:
 def setup(
     data: Optional[str] = typer.Option(None, help="sample, cifar10, cifar100, mnist, fashion-mnist, or an image folder."),
     data_dir: Optional[str] = typer.Option(None, help="Where a named dataset's files are (or are downloaded to)."),
-    download: bool = typer.Option(False, help="Download a named dataset through torchvision if it is missing."),
+    download: Optional[bool] = typer.Option(None, help="Download a named dataset through torchvision if it is missing."),
     val_split: Optional[float] = typer.Option(None, help="Fraction held out when a folder has no val/ or test/."),
     image_size: Optional[int] = typer.Option(None, help="Resize images to this size (folders of mixed sizes)."),
     stream: Optional[bool] = typer.Option(None, help="Read images from disk every epoch (default: only when too large for memory)."),

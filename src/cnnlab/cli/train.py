@@ -38,10 +38,11 @@ def train(
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without improvement."),
     name: Optional[str] = typer.Option(None, help="Run directory name (default: model-data-time)."),
     resume: Optional[str] = typer.Option(None, help="Continue a run directory from its last checkpoint."),
+    report: bool = typer.Option(False, help="Write RUN/report.html at the end (as `cnnlab report RUN`)."),
     **setup: object,
 ) -> None:
     """Train a CNN and write a run directory (config, metrics, checkpoints, TensorBoard events)."""
-    settings = {k: v for k, v in locals().items() if k not in ("setup", "resume")} | setup
+    settings = {k: v for k, v in locals().items() if k not in ("setup", "resume", "report")} | setup
     recipe = settings.pop("recipe")
     from cnnlab.train.trainer import fit, resolve_config  # torch loads only when the verb runs
 
@@ -52,4 +53,8 @@ def train(
     )
     console.print(f"run: {result.run_dir}")
     console.print(f"next: cnnlab train --resume {result.run_dir}   (after an interruption)")
+    if report:
+        from cnnlab.report import write_report
+
+        console.print(f"report: {write_report(result.run_dir)}")
     print(result.run_dir)

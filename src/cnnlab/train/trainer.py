@@ -216,8 +216,8 @@ class Trainer:
                     self.best_accuracy, self.bad_epochs = row["val_acc"], 0
                 else:
                     self.bad_epochs += 1
+                log.write(row)  # before the checkpoint: a resume drops rows newer than its checkpoint, never misses one
                 self.save(row, improved)
-                log.write(row)
                 if self.config.patience is not None and self.bad_epochs >= self.config.patience:
                     console.print(f"early stopping: no better validation accuracy for {self.bad_epochs} epochs")
                     break

@@ -1,1 +1,1 @@
-"""Pictures: confusion matrices, image grids, and (later) filters, feature maps and Grad-CAM."""
+"""Pictures: confusion matrices, image grids, filters, feature maps, Grad-CAM, training curves and trade-offs."""

@@ -1,4 +1,4 @@
-"""Matplotlib figures saved as PNG: a confusion matrix, grids of labelled images and heatmaps, a learning-rate curve."""
+"""Matplotlib figures as PNG: confusion matrix, grids of images and heatmaps, learning-rate curve, trade-off."""
 
 from pathlib import Path
 
@@ -102,3 +102,17 @@ def save_heatmap_grid(
         heat = overlay.imshow(maps[index].numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1, interpolation="bilinear")
     fig.suptitle(title)
     return save_with_colour_bar(fig, axes, heat, "relevance", path)
+
+
+def save_tradeoff(params: list[int], accuracy: list[float], spread: list[float], labels: list[str], path: Path,
+                  title: str) -> Path:
+    """Accuracy (mean ± std) against parameter count on a log axis, one labelled point per model."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for index, (x, y, e, label) in enumerate(zip(params, accuracy, spread, labels)):
+        ax.errorbar(x, 100 * y, yerr=100 * e, fmt="o", capsize=4, color=f"C{index % 10}", label=label)
+        ax.annotate(label, (x, 100 * y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set(xscale="log", xlabel="parameters", ylabel="accuracy (%)", title=f"accuracy against size: {title}")
+    ax.margins(x=0.3, y=0.15)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)
