@@ -52,7 +52,7 @@ def train(
     from cnnlab.train.trainer import fit, resolve_config  # torch loads only when the verb runs
 
     config = None if resume else resolve_config(recipe, **settings)
-    result = launch(devices, fit, config, resume) if devices else fit(config, resume)
+    result = launch(devices, fit, config, resume)[0] if devices else fit(config, resume)
     if not World.from_env().is_main:
         return
     console.print(

@@ -8,6 +8,7 @@ and the learning rate mean what they mean on one device.
 """
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,9 @@ from torch.nn.parallel import DistributedDataParallel
 from cnnlab.console import console
 from cnnlab.errors import CnnlabError
 from cnnlab.train.precision import pick_device
+
+LOST_SIGNS = ("Connection closed by peer", "Connection reset by peer", "Timed out", "timed out", "Broken pipe")
+LOST_GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,29 @@ def session(device_name: str, timeout: float) -> Iterator[World]:
     console.quiet = not world.is_main
     try:
         yield world
-    except dist.DistError as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CnnlabError(f"rank {world.rank}: lost the other ranks ({reason}); one of them failed or hung for more "
-                          f"than --dist-timeout {timeout:g}s") from None
-    except CnnlabError as err:
-        raise CnnlabError(f"rank {world.rank}: {err}") from None
-    finally:
+    except (dist.DistError, RuntimeError) as err:
         console.quiet = False
-        dist.destroy_process_group()
+        if not lost_contact(err):
+            raise
+        time.sleep(LOST_GRACE_S)  # the launcher notices the rank that failed first and names it, not this one
+        raise CnnlabError(f"rank {world.rank}: lost the other ranks ({first_line(err)}); one of them failed or hung "
+                          f"for more than --dist-timeout {timeout:g}s") from None
+    except CnnlabError as err:
+        console.quiet = False
+        raise CnnlabError(f"rank {world.rank}: {err}") from None
+    console.quiet = False
+    dist.destroy_process_group()  # only after success: tearing down a broken group can block
+
+
+def lost_contact(err: BaseException) -> bool:
+    """Whether a collective failed because another rank died or stopped answering."""
+    return isinstance(err, dist.DistError) or any(sign in str(err) for sign in LOST_SIGNS)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (its type when it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def describe(world: World, device: torch.device, batch_size: int, lr: float) -> str:
@@ -194,9 +212,9 @@ def share_from_main(world: World, make: Callable[[], Any]) -> Any:
     return value[0]
 
 
-def launch(devices: int, fn: Callable[..., Any], *args: Any) -> Any:
+def launch(devices: int, fn: Callable[..., Any], *args: Any) -> list[Any]:
     """Run `fn(*args)` in `devices` processes on this machine under PyTorch's elastic agent (what torchrun uses)
-    and return rank 0's result; when any process fails the others are stopped and the error names it."""
+    and return each rank's result; when any process fails the others are stopped and the error names it."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -207,9 +225,10 @@ def launch(devices: int, fn: Callable[..., Any], *args: Any) -> Any:
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=devices, run_id=uuid.uuid4().hex,
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
     try:
-        return elastic_launch(config, fn)(*args)[0]
+        results = elastic_launch(config, fn)(*args)
     except ChildFailedError as err:
         raise CnnlabError(failure_message(err)) from None
+    return [results[rank] for rank in sorted(results)]
 
 
 def failure_message(err: Any) -> str:
