@@ -157,3 +157,9 @@ def test_settings_that_cannot_work_are_refused():
         distributed.wrap_model(torch.nn.Linear(2, 2), World(size=2), torch.device("cpu"), sync_bn=True)
     with pytest.raises(CnnlabError, match="--devices must be at least 1"):
         launch(0, print)
+
+
+def test_cli_refuses_devices_under_torchrun(cli, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, _, err = cli("train", "--devices", "2", "--epochs", "1")
+    assert code == 2 and "do not combine it with torchrun" in err

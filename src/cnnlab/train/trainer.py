@@ -113,14 +113,13 @@ class Trainer:
         """The weights that are evaluated and kept as best: the EMA when there is one."""
         return self.ema.module if self.ema is not None else self.model
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimisation step (the gradient of `weight` times the loss); returns the (detached) loss and number
-        of correct predictions."""
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step; returns the (detached) loss and number of correct predictions."""
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             logits = self.step_model(images)
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss * weight).backward()
+        self.scaler.scale(loss * self.train_loader.weight).backward()  # this rank's share of the global batch
         if self.config.grad_clip:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -140,7 +139,7 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         with progress_bar(f"epoch {self.epoch + 1}/{self.config.epochs}", len(self.train_loader)) as advance:
             for step, (images, labels) in enumerate(self.train_loader):
-                loss, hits = self.train_step(images, labels, self.train_loader.weight)
+                loss, hits = self.train_step(images, labels)
                 if not math.isfinite(loss.item()):
                     raise CnnlabError(
                         f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {step + 1}: training stopped; "
