@@ -2,6 +2,8 @@
 from rank 0 only, a single-process resume of its checkpoint, and a failed or hung rank ending the whole job."""
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -120,6 +122,18 @@ def test_two_gloo_processes_train_exactly_like_one_and_resume_in_one(tiny_folder
     second = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][1]
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert second[key] == pytest.approx(one_rows[1][key], rel=1e-4)
+
+
+def test_torchrun_runs_the_cli_module_with_one_voice(tiny_folder, tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "cnnlab", "train",
+               "--data", str(tiny_folder), "--model", "lenet5", "--epochs", "1", "--batch-size", "8",
+               "--out", str(tmp_path / "runs"), "--name", "tr"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [str(tmp_path / "runs" / "tr")]  # only rank 0 prints
+    assert "global batch 8 = 2 x 4 per process; lr 0.001 as given" in done.stderr
+    assert done.stderr.count("done:") == 1 and done.stderr.count("epoch   1/1") == 1
+    assert len((tmp_path / "runs" / "tr" / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 def test_a_failing_rank_ends_the_job_with_its_message():
