@@ -236,4 +236,4 @@ def failure_message(err: Any) -> str:
     rank, failure = min(err.failures.items(), key=lambda item: item[1].timestamp)
     why = failure.message if isinstance(failure.message, str) else str(failure.message.get("message", ""))
     why = why.strip().splitlines()[-1] if why.strip() else f"exit code {failure.exitcode}"
-    return f"process {rank} of the job failed, so every process was stopped: {why}"
+    return f"process {rank} of the job failed, so every process was stopped: {why.removeprefix('CnnlabError: ')}"
