@@ -14,6 +14,8 @@ EPILOG = (
     "  cnnlab train --data ~/cifar10 --recipe lesson --epochs 30\n\n"
     "  cnnlab train --data cifar10 --data-dir ~/datasets --model resnet18:stem=cifar --optimizer sgd --lr 0.1\n\n"
     "  cnnlab train --resume runs/simplecnn-sample-20261126-170000\n\n"
+    "  cnnlab train --data ~/cifar10 --devices 4 --sync-bn          # DDP on 4 GPUs of this machine\n\n"
+    "  torchrun --nproc-per-node 4 -m cnnlab train --data ~/cifar10  # the same, started by torchrun\n\n"
     "Recipes: " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items())
 )
 
@@ -38,15 +40,22 @@ def train(
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without improvement."),
     name: Optional[str] = typer.Option(None, help="Run directory name (default: model-data-time)."),
     resume: Optional[str] = typer.Option(None, help="Continue a run directory from its last checkpoint."),
+    devices: Optional[int] = typer.Option(None, help="Train with DDP on this many processes of this machine (one per GPU)."),
+    sync_bn: Optional[bool] = typer.Option(None, help="Synchronise BatchNorm statistics across processes (CUDA)."),
+    dist_timeout: Optional[float] = typer.Option(None, help="Seconds a process waits for the others before the job ends."),
     report: bool = typer.Option(False, help="Write RUN/report.html at the end (as `cnnlab report RUN`)."),
     **setup: object,
 ) -> None:
     """Train a CNN and write a run directory (config, metrics, checkpoints, TensorBoard events)."""
-    settings = {k: v for k, v in locals().items() if k not in ("setup", "resume", "report")} | setup
+    settings = {k: v for k, v in locals().items() if k not in ("setup", "resume", "devices", "report")} | setup
     recipe = settings.pop("recipe")
+    from cnnlab.train.distributed import World, launch
     from cnnlab.train.trainer import fit, resolve_config  # torch loads only when the verb runs
 
-    result = fit(resume=resume) if resume else fit(resolve_config(recipe, **settings))
+    config = None if resume else resolve_config(recipe, **settings)
+    result = launch(devices, fit, config, resume)[0] if devices else fit(config, resume)
+    if not World.from_env().is_main:
+        return
     console.print(
         f"\n[bold green]done:[/] {result.epochs} epochs in {result.seconds:.0f}s, "
         f"final val accuracy {result.final_accuracy:.2%}, best {result.best_accuracy:.2%}"

@@ -54,6 +54,8 @@ class TrainConfig:
     out: str = "runs"
     name: str | None = None
     recipe: str | None = None
+    sync_bn: bool = False
+    dist_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         """Refuse values outside the allowed choices and impossible numbers."""
@@ -69,6 +71,8 @@ class TrainConfig:
             raise CnnlabError("--lr must be positive")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise CnnlabError("--ema is a decay between 0 and 1, e.g. 0.999")
+        if self.dist_timeout <= 0:
+            raise CnnlabError("--dist-timeout must be a positive number of seconds")
 
     def to_dict(self) -> dict:
         """Plain JSON-ready settings."""

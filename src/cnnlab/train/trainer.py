@@ -1,5 +1,6 @@
 """The training loop: one run from settings to a run directory with metrics, logs and checkpoints."""
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -18,12 +19,13 @@ from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
+from cnnlab.train import distributed
 from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.evaluation import loss_and_accuracy, predict_logits
+from cnnlab.train.evaluation import predict_logits
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.optim import build_optimizer, build_scheduler
-from cnnlab.train.precision import flush_denormals, pick_device, pick_dtype
+from cnnlab.train.precision import flush_denormals, pick_dtype
 from cnnlab.train.recipes import recipe_settings
 from cnnlab.train.run import RunDir, default_run_name
 
@@ -76,24 +78,27 @@ def model_record(config: TrainConfig, data: Dataset) -> dict:
 class Trainer:
     """Holds the model, optimizer, schedule, loaders and run directory of one training run."""
 
-    def __init__(self, config: TrainConfig, run: RunDir, data: Dataset) -> None:
-        """Build everything a run needs from its settings and data."""
-        self.config, self.run, self.data = config, run, data
-        self.device = pick_device(config.device)
+    def __init__(self, config: TrainConfig, run: RunDir, data: Dataset,
+                 world: distributed.World = distributed.World()) -> None:
+        """Build everything a run needs from its settings and data (this rank's part when distributed)."""
+        self.config, self.run, self.data, self.world = config, run, data, world
+        self.device = distributed.rank_device(world, config.device)
         self.dtype = pick_dtype(config.precision, self.device)
         self.record = model_record(config, data)
         torch.manual_seed(config.seed)
         self.model = create_model(config.model, num_classes=len(data.classes), in_chans=data.input_shape[0])
+        self.model = distributed.sync_batchnorm(self.model, world, config.sync_bn)
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=memory_format)
-        self.step_model = torch.compile(self.model) if config.compile else self.model
+        self.step_model = distributed.wrap_model(self.model, world, self.device, config.sync_bn)
+        self.step_model = torch.compile(self.step_model) if config.compile else self.step_model
         loader_args = dict(mean=data.mean, std=data.std, device=self.device, channels_last=config.channels_last,
                            workers=config.workers)
-        self.train_loader = DeviceLoader(
+        self.train_loader = distributed.ShardedLoader(DeviceLoader(
             data.train, config.batch_size, shuffle=True, augment=build_augment(augment_for(config, data)),
             seed=config.seed, random_crop=True, **loader_args,
-        )
-        self.val_loader = DeviceLoader(data.val, max(256, config.batch_size), **loader_args)
+        ), world, drop_small=True)
+        self.val_loader = distributed.ShardedLoader(DeviceLoader(data.val, max(256, config.batch_size), **loader_args), world)
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = build_scheduler(self.optimizer, config, len(self.train_loader))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
@@ -114,7 +119,7 @@ class Trainer:
             logits = self.step_model(images)
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss * self.train_loader.weight).backward()  # this rank's share of the global batch
         if self.config.grad_clip:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -145,9 +150,10 @@ class Trainer:
                 seen += len(labels)
                 advance(1)
         seconds = time.perf_counter() - start
+        total_loss, correct, seen = distributed.sum_over_ranks(self.world, total_loss, correct, seen)
         return {
-            "train_loss": total_loss.item() / seen,
-            "train_acc": correct.item() / seen,
+            "train_loss": total_loss / seen,
+            "train_acc": correct / seen,
             "lr": lr,
             "images_per_s": seen / seconds,
             "epoch_time": seconds,
@@ -156,9 +162,11 @@ class Trainer:
     def validate(self) -> dict:
         """Loss and accuracy of the evaluated weights on the validation split."""
         start = time.perf_counter()
+        distributed.broadcast_buffers(self.world, self.model, self.ema)
         logits, labels = predict_logits(self.eval_model, self.val_loader, self.dtype, tta=self.config.tta)
-        loss, accuracy = loss_and_accuracy(logits, labels)
-        return {"val_loss": loss, "val_acc": accuracy, "eval_time": time.perf_counter() - start}
+        loss = F.cross_entropy(logits, labels, reduction="sum")
+        loss, correct, seen = distributed.sum_over_ranks(self.world, loss, (logits.argmax(1) == labels).sum(), len(labels))
+        return {"val_loss": loss / seen, "val_acc": correct / seen, "eval_time": time.perf_counter() - start}
 
     def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
         """Model, EMA and random-number-generator state as tensor sections."""
@@ -206,7 +214,8 @@ class Trainer:
         """Train until the last epoch or early stopping, logging and checkpointing every epoch."""
         start = time.perf_counter()
         row = {}
-        with Logbook(self.run, self.config.epochs, first_epoch=self.epoch + 1) as log:
+        main = self.world.is_main
+        with Logbook(self.run, self.config.epochs, first_epoch=self.epoch + 1) if main else contextlib.nullcontext() as log:
             while self.epoch < self.config.epochs:
                 row = self.train_epoch()
                 self.epoch += 1
@@ -216,8 +225,9 @@ class Trainer:
                     self.best_accuracy, self.bad_epochs = row["val_acc"], 0
                 else:
                     self.bad_epochs += 1
-                log.write(row)  # before the checkpoint: a resume drops rows newer than its checkpoint, never misses one
-                self.save(row, improved)
+                if main:
+                    log.write(row)  # before the checkpoint: a resume drops rows newer than its checkpoint, never misses one
+                    self.save(row, improved)
                 if self.config.patience is not None and self.bad_epochs >= self.config.patience:
                     console.print(f"early stopping: no better validation accuracy for {self.bad_epochs} epochs")
                     break
@@ -243,17 +253,23 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **o
             raise CnnlabError(f"{run.path} has no checkpoint to resume from yet (checkpoints/last.safetensors)")
     else:
         config = config or resolve_config(**overrides)
-    data = load_data(config)
-    if resume is None:
-        run = RunDir.create(config.out, config.name or default_run_name(config.model, config.data))
-    trainer = Trainer(config, run, data)
-    if resume is not None:
-        trainer.restore(last)
-        run.truncate_metrics(trainer.epoch)
-        console.print(f"resuming {run.path} after epoch {trainer.epoch}")
-    else:
-        run.write_config({"train": config.to_dict(), "model": trainer.record, "skipped": data.skipped})
-    return trainer.fit()
+    with distributed.session(config.device, config.dist_timeout) as world:
+        distributed.check_batch(world, config.batch_size)
+        data = load_data(config)
+        if resume is None:
+            name = config.name or default_run_name(config.model, config.data)
+            run = RunDir(distributed.share_from_main(world, lambda: RunDir.create(config.out, name).path))
+        trainer = Trainer(config, run, data, world)
+        if world.distributed:
+            console.print(distributed.describe(world, trainer.device, config.batch_size, config.lr))
+        if resume is not None:
+            trainer.restore(last)
+            if world.is_main:
+                run.truncate_metrics(trainer.epoch)
+            console.print(f"resuming {run.path} after epoch {trainer.epoch}")
+        elif world.is_main:
+            run.write_config({"train": config.to_dict(), "model": trainer.record, "skipped": data.skipped})
+        return trainer.fit()
 
 
 def load_data(config: TrainConfig) -> Dataset:

@@ -1,0 +1,239 @@
+"""Training on several processes with PyTorch DistributedDataParallel: the torchrun environment, the process
+group, each rank's share of every batch, metrics summed over ranks, and the launcher behind `--devices`.
+
+One process per device; torchrun (or `launch`) sets RANK, LOCAL_RANK and WORLD_SIZE. Every rank draws the same
+shuffled order and the same augmentation as a single process would, prepares the global batch and keeps its
+contiguous slice, so the union of the ranks' batches is exactly the single-process batch: the global batch size
+and the learning rate mean what they mean on one device.
+"""
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from cnnlab.console import console
+from cnnlab.errors import CnnlabError
+from cnnlab.train.precision import pick_device
+
+LOST_SIGNS = ("Connection closed by peer", "Connection reset by peer", "Timed out", "timed out", "Broken pipe")
+LOST_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes."""
+
+    rank: int = 0
+    local_rank: int = 0
+    size: int = 1
+    local_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that writes files and talks to the user."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """More than one process."""
+        return self.size > 1
+
+    @classmethod
+    def from_env(cls) -> "World":
+        """The ranks torchrun (or `launch`) put in the environment; one process when there are none."""
+        env = os.environ
+        size = int(env.get("WORLD_SIZE", 1))
+        return cls(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), size, int(env.get("LOCAL_WORLD_SIZE", size)))
+
+
+def rank_device(world: World, name: str) -> torch.device:
+    """The device of this rank: cuda:LOCAL_RANK on GPUs, the CPU otherwise."""
+    device = pick_device(name)
+    if not world.distributed:
+        return device
+    if device.type == "cuda":
+        if world.local_rank >= torch.cuda.device_count():
+            raise CnnlabError(f"local rank {world.local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
+                              "start at most one process per GPU")
+        torch.cuda.set_device(world.local_rank)
+        return torch.device("cuda", world.local_rank)
+    if device.type != "cpu":
+        raise CnnlabError(f"distributed training runs on CUDA (NCCL) or the CPU (gloo), not {device.type}")
+    return device
+
+
+@contextmanager
+def session(device_name: str, timeout: float) -> Iterator[World]:
+    """Join the process group of a torchrun job (nothing to do for one process); ranks other than 0 stay quiet,
+    and a collective that waits more than `timeout` seconds for a failed or hung rank ends this one."""
+    world = World.from_env()
+    if not world.distributed:
+        yield world
+        return
+    device = rank_device(world, device_name)
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.local_size))
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, timeout=timedelta(seconds=timeout),
+                            device_id=device if device.type == "cuda" else None)
+    console.quiet = not world.is_main
+    try:
+        yield world
+    except (dist.DistError, RuntimeError) as err:
+        console.quiet = False
+        if not lost_contact(err):
+            raise
+        time.sleep(LOST_GRACE_S)  # the launcher notices the rank that failed first and names it, not this one
+        raise CnnlabError(f"rank {world.rank}: lost the other ranks ({first_line(err)}); one of them failed or hung "
+                          f"for more than --dist-timeout {timeout:g}s") from None
+    except CnnlabError as err:
+        console.quiet = False
+        raise CnnlabError(f"rank {world.rank}: {err}") from None
+    console.quiet = False
+    dist.destroy_process_group()  # only after success: tearing down a broken group can block
+
+
+def lost_contact(err: BaseException) -> bool:
+    """Whether a collective failed because another rank died or stopped answering."""
+    return isinstance(err, dist.DistError) or any(sign in str(err) for sign in LOST_SIGNS)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (its type when it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def describe(world: World, device: torch.device, batch_size: int, lr: float) -> str:
+    """One line on how the work is shared: the global batch and the learning rate are the ones asked for."""
+    per_rank = batch_size / world.size
+    share = f"{per_rank:g}" if per_rank.is_integer() else f"~{per_rank:.1f}"
+    return (f"distributed: {world.size} processes ({'nccl' if device.type == 'cuda' else 'gloo'} on {device.type}); "
+            f"global batch {batch_size} = {world.size} x {share} per process; lr {lr:g} as given "
+            "(neither is scaled by the number of processes)")
+
+
+def check_batch(world: World, batch_size: int) -> None:
+    """Every rank needs at least one image of each global batch."""
+    if batch_size < world.size:
+        raise CnnlabError(f"--batch-size {batch_size} is the global batch: it must be at least the number of "
+                          f"processes ({world.size})")
+
+
+def wrap_model(model: nn.Module, world: World, device: torch.device, sync_bn: bool) -> nn.Module:
+    """The model that takes training steps: under DistributedDataParallel when there are several ranks."""
+    if sync_bn and device.type != "cuda":
+        raise CnnlabError("--sync-bn needs CUDA devices: PyTorch's SyncBatchNorm does not run on the CPU")
+    if not world.distributed:
+        return model
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def sync_batchnorm(model: nn.Module, world: World, sync_bn: bool) -> nn.Module:
+    """BatchNorm layers that normalise with the statistics of the whole global batch, when asked (and distributed)."""
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model) if sync_bn and world.distributed else model
+
+
+class ShardedLoader:
+    """This rank's contiguous slice of every global batch of a loader; one process gets the whole batch.
+
+    `weight` scales the rank's mean loss so that averaging the ranks' gradients gives the gradient of the
+    global batch's mean loss even when the slices differ in size by one.
+    """
+
+    def __init__(self, loader: Any, world: World, drop_small: bool = False) -> None:
+        """Wrap a loader of (images, labels); with `drop_small`, a final global batch smaller than the number of
+        ranks is skipped (training needs at least one image on every rank)."""
+        self.loader, self.world, self.drop_small = loader, world, drop_small
+        self.weight = 1.0
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        return len(self.loader)
+
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """The wrapped loader's generator state (the same on every rank)."""
+        return self.loader.rng_state()
+
+    def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what rng_state returned."""
+        self.loader.set_rng_state(state)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of this rank's slices."""
+        for images, labels in self.loader:
+            total = len(labels)
+            if not self.world.distributed:
+                yield images, labels
+                continue
+            if self.drop_small and total < self.world.size:
+                continue
+            images = images.tensor_split(self.world.size)[self.world.rank]
+            labels = labels.tensor_split(self.world.size)[self.world.rank]
+            self.weight = len(labels) * self.world.size / total
+            yield images, labels
+
+
+def sum_over_ranks(world: World, *values: torch.Tensor | float) -> list[float]:
+    """The sums over all ranks of a few numbers (as floats)."""
+    local = torch.tensor([float(v) for v in values], dtype=torch.float64)
+    if world.distributed:
+        if dist.get_backend() == "nccl":
+            local = local.cuda()
+        dist.all_reduce(local)
+    return local.tolist()
+
+
+def broadcast_buffers(world: World, *models: nn.Module | None) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics drift apart without --sync-bn)."""
+    if not world.distributed:
+        return
+    for model in models:
+        for buffer in model.buffers() if model is not None else ():
+            dist.broadcast(buffer, 0)
+
+
+def share_from_main(world: World, make: Callable[[], Any]) -> Any:
+    """Rank 0's `make()` (e.g. a new run directory's path), given to every rank."""
+    value = [make() if world.is_main else None]
+    if world.distributed:
+        dist.broadcast_object_list(value, 0)
+    return value[0]
+
+
+def launch(devices: int, fn: Callable[..., Any], *args: Any) -> list[Any]:
+    """Run `fn(*args)` in `devices` processes on this machine under PyTorch's elastic agent (what torchrun uses)
+    and return each rank's result; when any process fails the others are stopped and the error names it."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    if devices < 1:
+        raise CnnlabError(f"--devices must be at least 1, got {devices}")
+    if World.from_env().distributed:
+        raise CnnlabError("--devices starts its own processes: do not combine it with torchrun")
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=devices, run_id=uuid.uuid4().hex,
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
+    try:
+        results = elastic_launch(config, fn)(*args)
+    except ChildFailedError as err:
+        raise CnnlabError(failure_message(err)) from None
+    return [results[rank] for rank in sorted(results)]
+
+
+def failure_message(err: Any) -> str:
+    """One line naming the first process that failed and why."""
+    rank, failure = min(err.failures.items(), key=lambda item: item[1].timestamp)
+    why = failure.message if isinstance(failure.message, str) else str(failure.message.get("message", ""))
+    why = why.strip().splitlines()[-1] if why.strip() else f"exit code {failure.exitcode}"
+    return f"process {rank} of the job failed, so every process was stopped: {why.removeprefix('CnnlabError: ')}"
