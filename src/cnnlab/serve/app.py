@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from cnnlab import __version__
 from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError
-from cnnlab.export import load_any
+from cnnlab.export import is_exported, load_any
 from cnnlab.inference import LoadedModel
 from cnnlab.serve.batcher import Batcher
 from cnnlab.serve.limits import Limits, UploadRefused, check_upload
@@ -39,7 +39,7 @@ class ServeOptions:
 def model_info(loaded: LoadedModel) -> dict:
     """What GET /model says: the architecture, its classes, the input it takes, the run's metrics."""
     meta = loaded.meta
-    exported = "format" in meta
+    exported = is_exported(loaded.path)
     channels, height, width = loaded.input_shape
     return {
         "name": meta["model"] if exported else meta["model"]["model"],
