@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from serve_fixtures import SMALL_LIMITS, served_onnx, served_run  # noqa: F401 (fixtures)
+from serve_fixtures import SMALL_LIMITS, served_onnx_fixture, served_run_fixture  # noqa: F401 (fixtures)
 
 
 def png_bytes(image: Image.Image) -> bytes:

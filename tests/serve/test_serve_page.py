@@ -1,6 +1,6 @@
 """The web page in a real headless Chromium: pick an image, see the top classes with bars and the Grad-CAM."""
 
-from serve_fixtures import served_run  # noqa: F401 (fixture)
+from serve_fixtures import served_run_fixture  # noqa: F401 (fixture)
 
 
 def test_page_shows_predictions_and_gradcam(browser, served_run, trained_run, tmp_path):
