@@ -85,9 +85,9 @@ def export_model(
     example = torch.zeros((2 if dynamic_batch else 1, *loaded.input_shape))
     if fmt == "onnx":
         opset = opset or DEFAULT_OPSET
-        _write_onnx(loaded.model, example, path, dynamic_batch, opset)
+        write_onnx(loaded.model, example, path, dynamic_batch, opset)
     else:
-        _write_torchscript(loaded.model, example, path)
+        write_torchscript(loaded.model, example, path)
     meta = export_metadata(loaded, fmt, dynamic_batch, opset)
     metadata_path(path).write_text(json.dumps(meta, indent=2) + "\n")
     check = verify(loaded, load_exported(path), verification_images(loaded, images, check_count))
@@ -118,7 +118,7 @@ def export_metadata(loaded: LoadedModel, fmt: str, dynamic_batch: bool, opset: i
     }
 
 
-def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int) -> None:
+def write_onnx(model: nn.Module, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int) -> None:
     """torch.onnx's exporter into one self-contained file, the batch dimension symbolic when asked."""
     shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
     try:
@@ -128,7 +128,7 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path, dynamic_bat
         raise CnnlabError(f"ONNX export failed (opset {opset}): {str(err).splitlines()[0]}") from err
 
 
-def _write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+def write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     """A traced TorchScript module (batch size free: the traced graph does not fix it)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_JIT_NOTICE)
