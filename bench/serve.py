@@ -2,10 +2,10 @@
 PyTorch eager inference on the CPU.
 
 Serving: `cnnlab serve RUN` runs in a subprocess on 127.0.0.1; a client sends --requests real test images (one per
-request) at --concurrency, and records requests/s, p50/p99 latency and errors, once with batching and once without.
-Inference: resnet18 (224x224, 1000 classes) and simplecnn (32x32, 10 classes), untrained, exported to ONNX, timed
-for --seconds each in ONNX Runtime and in PyTorch eager at the same batch size (alternating, three rounds,
-median reported), outputs compared.
+request) at --concurrency, and records requests/s, p50/p99 latency and errors, once with batching and once without
+(the server uses PyTorch's default threads). Inference: resnet18 (224x224, 1000 classes) and simplecnn (32x32,
+10 classes), untrained, exported to ONNX, timed for --seconds each in ONNX Runtime and in PyTorch eager at the same
+batch size and --threads (alternating, three rounds, median reported), outputs compared.
 
     python bench/serve.py --requests 2000 --concurrency 16 --out bench/results/serve.json
 """
@@ -140,20 +140,21 @@ def interleaved(models: dict[str, torch.nn.Module], batch: torch.Tensor, seconds
 
 
 def runtime_vs_eager(name: str, input_shape: tuple[int, int, int], classes: int, batch: int, seconds: float,
-                     folder: Path) -> dict:
+                     folder: Path, threads: int) -> dict:
     """ONNX Runtime vs PyTorch eager images/s for one untrained model on the CPU, and how far their outputs differ."""
     torch.manual_seed(0)
     model = create_model(name, num_classes=classes, in_chans=input_shape[0]).eval()
     images = torch.randn(batch, *input_shape)
     path = folder / f"{name}.onnx"
     write_onnx(model, images[:2], path, dynamic_batch=True, opset=18)
-    runtime = OnnxModule(path)
+    runtime = OnnxModule(path, threads=threads)
     with torch.no_grad():
         difference = float((model(images) - runtime(images)).abs().max())
     return {
         "model": name,
         "input": list(input_shape),
         "batch": batch,
+        "threads": threads,
         **interleaved({"pytorch_eager": model, "onnxruntime": runtime}, images, seconds),
         "max_abs_logit_diff": difference,
     }
@@ -166,6 +167,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=600.0, help="limit on one serving mode's load (s)")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per model and runtime")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both runtimes")
     parser.add_argument("--run", type=Path, help="run to serve (default: train simplecnn on the sample, 1 epoch)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/serve.json"))
     parser.add_argument("--notes", default="", help="conditions of this measurement, kept in the JSON")
@@ -173,14 +175,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         run = args.run or train_run(Path(folder))
         serving = [serve_under_load(run, batching, args) for batching in (True, False)]
-        inference = [runtime_vs_eager("simplecnn", (3, 32, 32), 10, 64, args.seconds, Path(folder)),
-                     runtime_vs_eager("resnet18", (3, 224, 224), 1000, 8, args.seconds, Path(folder))]
+        torch.set_num_threads(args.threads)
+        inference = [runtime_vs_eager("simplecnn", (3, 32, 32), 10, 64, args.seconds, Path(folder), args.threads),
+                     runtime_vs_eager("resnet18", (3, 224, 224), 1000, 8, args.seconds, Path(folder), args.threads)]
     import onnxruntime
 
     result = {
         "serving": serving,
         "inference_cpu": inference,
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "notes": args.notes,
     }

@@ -41,12 +41,16 @@ class Verification:
 class OnnxModule(nn.Module):
     """An ONNX Runtime session behind a module's call: normalised float batch in, logits out."""
 
-    def __init__(self, path: Path) -> None:
-        """Open the model on the CPU; a fixed-batch model is run one image at a time."""
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        """Open the model on the CPU (with `threads` intra-op threads, default ONNX Runtime's choice); a fixed-batch
+        model is run one image at a time."""
         super().__init__()
         import onnxruntime as ort  # loads only when an ONNX model is used
 
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.fixed_batch = isinstance(self.session.get_inputs()[0].shape[0], int)
 
