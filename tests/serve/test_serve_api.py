@@ -1,7 +1,9 @@
 """The prediction service over real HTTP: answers for real images, 4xx JSON for bad ones, and it keeps serving."""
 
 import base64
+import http.client
 import io
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from PIL import Image
+
+from cnnlab.serve.app import ENVIRONMENT, ServeOptions, app_from_environment, environment_value
+from cnnlab.serve.limits import Limits
+from cnnlab.serve.server import running
 
 from serve_fixtures import SMALL_LIMITS, served_onnx_fixture, served_run_fixture  # noqa: F401 (fixtures)
 
@@ -97,11 +103,15 @@ def test_bad_uploads_get_a_json_4xx_and_the_server_keeps_serving(served_run, cas
 
 
 def test_a_body_announced_over_the_limit_is_refused_unread(served_run):
-    with socket.create_connection(("127.0.0.1", int(served_run.rsplit(":", 1)[1]))) as conn:
-        conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                     b"Content-Length: 999999999\r\n\r\n")
-        reply = conn.recv(4096).decode()
-    assert reply.startswith("HTTP/1.1 413") and "request body over the limit" in reply
+    host, port = served_run.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", "/predict")
+    conn.putheader("Content-Type", "multipart/form-data; boundary=b")
+    conn.putheader("Content-Length", "999999999")
+    conn.endheaders()  # and no body: the answer must not wait for it
+    response = conn.getresponse()
+    assert response.status == 413 and "request body over the limit" in json.loads(response.read())["error"]
+    conn.close()
 
 
 def test_concurrent_requests_all_answered_correctly(served_run, trained_run):
@@ -127,13 +137,13 @@ def test_serving_the_onnx_export(served_onnx, trained_run):
     assert refused.status_code == 400 and "Grad-CAM needs the run" in refused.json()["error"]
 
 
-def test_cli_serve_binds_loopback_with_two_workers(trained_run, tmp_path):
+def test_cli_serve_binds_loopback_by_default(trained_run, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = open(tmp_path / "serve.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "cnnlab", "serve", str(trained_run[0]), "--port", str(port),
-                                "--workers", "2"], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, "-m", "cnnlab", "serve", str(trained_run[0]), "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -142,7 +152,7 @@ def test_cli_serve_binds_loopback_with_two_workers(trained_run, tmp_path):
                     break
             except httpx.TransportError:
                 assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.5)
+                time.sleep(0.3)
         image = (trained_run[1] / "data" / "test" / "red" / "001.png").read_bytes()
         answer = httpx.post(f"http://127.0.0.1:{port}/predict", files={"file": ("r.png", image)}).json()
         assert answer["predictions"][0]["top"][0]["class"] == "red"
@@ -150,4 +160,15 @@ def test_cli_serve_binds_loopback_with_two_workers(trained_run, tmp_path):
         process.terminate()
         process.wait(30)
         log.close()
-    assert "Uvicorn running on http://127.0.0.1:" in (tmp_path / "serve.log").read_text()
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in (tmp_path / "serve.log").read_text()
+
+
+def test_worker_processes_build_the_same_app_from_the_environment(trained_run, monkeypatch):
+    options = ServeOptions(batching=False, limits=Limits(max_bytes=1000, max_pixels=50, max_files=2))
+    monkeypatch.setenv(ENVIRONMENT, environment_value(trained_run[0], options))
+    with running(app_from_environment()) as url:
+        assert httpx.get(f"{url}/model").json()["classes"] == ["blue", "green", "red"]
+        big = png_bytes(Image.new("RGB", (8, 8)))
+        assert "over the limit of 50" in httpx.post(f"{url}/predict", files={"file": ("b.png", big)}).json()["error"]
+        small = png_bytes(Image.new("RGB", (7, 7), (40, 60, 220)))
+        assert httpx.post(f"{url}/predict", files={"file": ("s.png", small)}).json()["predictions"][0]["top"][0]["class"] == "blue"

@@ -14,7 +14,7 @@ def run_together(requests: list[torch.Tensor], max_batch: int, run=lambda x: x *
 
     async def main() -> tuple[list, list[int]]:
         with ThreadPoolExecutor(1) as executor:
-            batcher = Batcher(run, executor, max_batch=max_batch, max_wait=1.0)
+            batcher = Batcher(run, executor, max_batch=max_batch, max_wait=0.2)
             batcher.start()
             answers = await asyncio.gather(*(batcher.submit(r) for r in requests), return_exceptions=True)
             await batcher.stop()
