@@ -2,12 +2,12 @@
 PyTorch eager inference on the CPU.
 
 Serving: `cnnlab serve RUN` runs in a subprocess on 127.0.0.1; a client sends --requests real test images (one per
-request) at --concurrency, and records requests/s, p50/p99 latency and errors, once with batching and once without
+request) at each --concurrency level, and records requests/s, p50/p99 latency and errors, once with batching and once without
 (the server uses PyTorch's default threads). Inference: resnet18 (224x224, 1000 classes) and simplecnn (32x32,
 10 classes), untrained, exported to ONNX, timed for --seconds each in ONNX Runtime and in PyTorch eager at the same
 batch size and --threads (alternating, three rounds, median reported), outputs compared.
 
-    python bench/serve.py --requests 2000 --concurrency 16 --out bench/results/serve.json
+    python bench/serve.py --requests 2000 --concurrency 1 16 --out bench/results/serve.json
 """
 
 import argparse
@@ -94,8 +94,8 @@ async def load(url: str, images: list[bytes], requests: int, concurrency: int, t
     }
 
 
-def serve_under_load(run: Path, batching: bool, args: argparse.Namespace) -> dict:
-    """Start `cnnlab serve` in a subprocess, load it, stop it."""
+def serve_under_load(run: Path, batching: bool, args: argparse.Namespace) -> list[dict]:
+    """Start `cnnlab serve` in a subprocess, load it at each concurrency level in turn, stop it."""
     port = free_port()
     command = [sys.executable, "-m", "cnnlab", "serve", str(run), "--host", HOST, "--port", str(port),
                "--batching" if batching else "--no-batching"]
@@ -112,8 +112,9 @@ def serve_under_load(run: Path, batching: bool, args: argparse.Namespace) -> dic
                     raise SystemExit("the server did not start")
                 time.sleep(0.5)
         images = test_images(200)
-        asyncio.run(load(url, images, args.concurrency * 2, args.concurrency, args.timeout))  # warm-up
-        return {"batching": batching, **asyncio.run(load(url, images, args.requests, args.concurrency, args.timeout))}
+        asyncio.run(load(url, images, 32, 16, args.timeout))  # warm-up
+        return [{"batching": batching, **asyncio.run(load(url, images, args.requests, level, args.timeout))}
+                for level in args.concurrency]
     finally:
         server.terminate()
         server.wait(30)
@@ -164,7 +165,7 @@ def main() -> None:
     """Train a small run, load the server with and without batching, time the runtimes, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per serving mode")
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16], help="client concurrency levels")
     parser.add_argument("--timeout", type=float, default=600.0, help="limit on one serving mode's load (s)")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per model and runtime")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both runtimes")
@@ -174,7 +175,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         run = args.run or train_run(Path(folder))
-        serving = [serve_under_load(run, batching, args) for batching in (True, False)]
+        serving = [row for batching in (True, False) for row in serve_under_load(run, batching, args)]
         torch.set_num_threads(args.threads)
         inference = [runtime_vs_eager("simplecnn", (3, 32, 32), 10, 64, args.seconds, Path(folder), args.threads),
                      runtime_vs_eager("resnet18", (3, 224, 224), 1000, 8, args.seconds, Path(folder), args.threads)]

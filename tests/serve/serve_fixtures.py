@@ -9,7 +9,7 @@ from cnnlab.serve.app import ServeOptions, create_app
 from cnnlab.serve.limits import Limits
 from cnnlab.serve.server import running
 
-SMALL_LIMITS = Limits(max_bytes=200_000, max_pixels=1_000_000, max_files=8)
+SMALL_LIMITS = Limits(max_bytes=200_000, max_pixels=1_000_000, max_files=8, max_request_bytes=1_000_000)
 
 
 @pytest.fixture(scope="module", name="served_run")

@@ -13,6 +13,7 @@ import torch
 from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cnnlab import __version__
 from cnnlab.data.decode import decode_image
@@ -93,7 +94,7 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
         await batcher.stop()
         executor.shutdown(wait=False)
 
-    app = FastAPI(title="cnnlab", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="cnnlab", version=__version__, lifespan=lifespan, max_body_size=limits.max_request_bytes,
                   description=f"Image classification with {info['name']} ({len(info['classes'])} classes).")
 
     @app.exception_handler(UploadRefused)
@@ -107,13 +108,10 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
         first = err.errors()[0]
         return error(422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
 
-    @app.middleware("http")
-    async def body_limit(request: Request, call_next):
-        """Refuse a request whose announced body is over the limit before reading it."""
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limits.max_request_bytes:
-            return error(413, f"request body over the limit of {limits.max_request_bytes:,} bytes")
-        return await call_next(request)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        """Starlette's and FastAPI's own refusals (404, 405, a body over max_body_size) in the same JSON shape."""
+        return error(err.status_code, str(err.detail))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:

@@ -11,16 +11,12 @@ from cnnlab.errors import CnnlabError
 
 @dataclass(frozen=True)
 class Limits:
-    """The largest upload the server reads, the most pixels it decodes, the most files in one request."""
+    """The largest image file, the most pixels an image may have, the most files and bytes in one request."""
 
     max_bytes: int = 10 * 2**20
     max_pixels: int = 40_000_000
     max_files: int = 64
-
-    @property
-    def max_request_bytes(self) -> int:
-        """The largest request body: every file at its largest, plus room for the multipart framing."""
-        return self.max_bytes * self.max_files + 2**16
+    max_request_bytes: int = 64 * 2**20
 
 
 class UploadRefused(CnnlabError):
