@@ -11,16 +11,23 @@ from cnnlab.serve.batcher import Batcher
 
 def run_together(requests: list[torch.Tensor], max_batch: int, run=lambda x: x * 2) -> tuple[list, list[int]]:
     """Submit every request at once to a fresh batcher; return each answer (or error) and the batch sizes run."""
+    sizes: list[int] = []
 
-    async def main() -> tuple[list, list[int]]:
+    def recorded(batch: torch.Tensor) -> torch.Tensor:
+        """Note the batch's size, then run it."""
+        sizes.append(len(batch))
+        return run(batch)
+
+    async def main() -> list:
         with ThreadPoolExecutor(1) as executor:
-            batcher = Batcher(run, executor, max_batch=max_batch, max_wait=0.2)
+            batcher = Batcher(recorded, executor, max_batch=max_batch, max_wait=0.2)
             batcher.start()
             answers = await asyncio.gather(*(batcher.submit(r) for r in requests), return_exceptions=True)
             await batcher.stop()
-            return answers, batcher.sizes
+            assert batcher.batches == len(sizes) and batcher.largest == max(sizes)
+            return answers
 
-    return asyncio.run(main())
+    return asyncio.run(main()), sizes
 
 
 def test_requests_arriving_together_run_as_one_batch():

@@ -121,7 +121,7 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
     @app.get("/health")
     async def health() -> dict:
         """Whether the server is up, and how many batches (the largest of how many images) it has run."""
-        return {"status": "ok", "batches": len(batcher.sizes), "largest_batch": max(batcher.sizes, default=0)}
+        return {"status": "ok", "batches": batcher.batches, "largest_batch": batcher.largest}
 
     @app.get("/model")
     async def model() -> dict:

@@ -18,7 +18,8 @@ class Batcher:
         self.max_batch, self.max_wait = max_batch, max_wait
         self.queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future]] = asyncio.Queue()
         self.task: asyncio.Task | None = None
-        self.sizes: list[int] = []  # the size of each batch run, for /health and the tests
+        self.batches = 0  # how many batches have run, and the largest: for /health
+        self.largest = 0
 
     def start(self) -> None:
         """Start the collecting task on the running event loop."""
@@ -60,7 +61,7 @@ class Batcher:
         while True:
             items = await self._collect()
             batch = torch.cat([images for images, _ in items])
-            self.sizes.append(len(batch))
+            self.batches, self.largest = self.batches + 1, max(self.largest, len(batch))
             try:
                 outputs = await loop.run_in_executor(self.executor, self.run, batch)
             except Exception as err:  # the model's error belongs to the requests, not to this loop
