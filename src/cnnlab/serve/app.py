@@ -150,19 +150,20 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
         probabilities = (await batcher.submit(images)).softmax(1)
         results = [{"file": n, "top": top_k(p, loaded.classes, top)} for n, p in zip(names, probabilities)]
         if gradcam:
-            maps = await asyncio.get_running_loop().run_in_executor(executor, cam_maps, loaded, images)
-            for result, data, heatmap in zip(results, datas, maps):
-                result["gradcam"] = png_data_url(overlay(data, heatmap, loaded.input_shape))
+            urls = await asyncio.get_running_loop().run_in_executor(executor, cam_overlays, loaded, images, datas)
+            for result, url in zip(results, urls):
+                result["gradcam"] = url
         return {"model": info["name"], "predictions": results}
 
     return app
 
 
-def cam_maps(loaded: LoadedModel, images: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM heatmaps (N, H, W) in [0, 1] for the predicted class of each uint8 image."""
+def cam_overlays(loaded: LoadedModel, images: torch.Tensor, datas: list[bytes]) -> list[str]:
+    """Each uploaded image with the Grad-CAM heatmap of its predicted class over it, as PNG data URLs."""
     from cnnlab.viz.gradcam import grad_cam
 
-    return grad_cam(loaded.model, loaded.preprocess(images)).maps
+    maps = grad_cam(loaded.model, loaded.preprocess(images)).maps
+    return [png_data_url(overlay(data, heatmap, loaded.input_shape)) for data, heatmap in zip(datas, maps)]
 
 
 def environment_value(source: str | Path, options: ServeOptions) -> str:

@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from cnnlab.errors import CnnlabError
+from cnnlab.export import load_any
 from cnnlab.serve.app import ENVIRONMENT, ServeOptions, create_app, environment_value
 
 
@@ -24,6 +25,7 @@ def serve(source: str | Path, host: str = "127.0.0.1", port: int = 8000, workers
     if workers == 1:
         uvicorn.run(create_app(source, options), host=host, port=port, log_level="info")
         return
+    load_any(source)  # a bad path is one error here, not one per worker process
     os.environ[ENVIRONMENT] = environment_value(source, options)
     uvicorn.run("cnnlab.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="info")
