@@ -1,6 +1,15 @@
-"""The web page in a real headless Chromium: pick an image, see the top classes with bars and the Grad-CAM."""
+"""The web page in a real headless Chromium: pick or drop an image, see the top classes with bars and the Grad-CAM."""
+
+import base64
 
 from serve_fixtures import served_run_fixture  # noqa: F401 (fixture)
+
+DROP = """(data) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+  document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+}"""
 
 
 def test_page_shows_predictions_and_gradcam(browser, served_run, trained_run, tmp_path):
@@ -27,6 +36,11 @@ def test_page_shows_predictions_and_gradcam(browser, served_run, trained_run, tm
         page.set_input_files("#file", files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"plain text"}])
         page.wait_for_function("document.getElementById('error').textContent.includes('not an image')")
         assert not page.locator("#output").is_visible()
+        green = (trained_run[1] / "data" / "test" / "green" / "002.png").read_bytes()
+        page.evaluate(DROP, base64.b64encode(green).decode())
+        page.wait_for_selector("#output.shown")
+        assert page.locator(".prediction .class").first.text_content() == "green"
+        assert page.locator("#name").text_content() == "dropped.png" and page.locator("#error").text_content() == ""
     finally:
         page.close()
     assert len(problems) == 1 and "400 (Bad Request)" in problems[0]  # the browser logs the refused upload
