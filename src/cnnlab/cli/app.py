@@ -8,10 +8,12 @@ from rich.markup import escape
 from cnnlab import __version__
 from cnnlab.cli import compare as compare_cli
 from cnnlab.cli import evaluate as evaluate_cli
+from cnnlab.cli import export as export_cli
 from cnnlab.cli import lr_find as lr_find_cli
 from cnnlab.cli import models as models_cli
 from cnnlab.cli import ops as ops_cli
 from cnnlab.cli import report as report_cli
+from cnnlab.cli import serve as serve_cli
 from cnnlab.cli import shape as shape_cli
 from cnnlab.cli import summary as summary_cli
 from cnnlab.cli import train as train_cli
@@ -40,6 +42,8 @@ app.command("evaluate", epilog=evaluate_cli.EVALUATE_EPILOG)(evaluate_cli.evalua
 app.command("predict", epilog=evaluate_cli.PREDICT_EPILOG)(evaluate_cli.predict)
 app.command("report", epilog=report_cli.EPILOG)(report_cli.report)
 app.command("compare", epilog=compare_cli.EPILOG)(compare_cli.compare)
+app.command("export", epilog=export_cli.EPILOG)(export_cli.export)
+app.command("serve", epilog=serve_cli.EPILOG)(serve_cli.serve)
 
 
 def _version(value: bool) -> None:

@@ -11,7 +11,10 @@ from rich.table import Table
 from cnnlab.console import console
 
 EVALUATE_EPILOG = "Examples:\n\n  cnnlab evaluate runs/simplecnn-sample-20261126-170000\n\n  cnnlab evaluate RUN --data ~/cifar10 --json"
-PREDICT_EPILOG = "Examples:\n\n  cnnlab predict runs/my-run cat.jpg dog.png\n\n  cnnlab predict runs/my-run photos/ --top 3 --csv > predictions.csv"
+PREDICT_EPILOG = (
+    "Examples:\n\n  cnnlab predict runs/my-run cat.jpg dog.png\n\n  cnnlab predict runs/my-run photos/ --top 3 --csv > predictions.csv"
+    "\n\n  cnnlab predict runs/my-run/export/model.onnx cat.jpg"
+)
 
 
 def evaluate(
@@ -44,16 +47,17 @@ def evaluate(
 
 
 def predict(
-    run: str = typer.Argument(..., help="Run directory or checkpoint file."),
+    run: str = typer.Argument(..., help="Run directory, checkpoint file, or exported model (.onnx, .torchscript.pt)."),
     images: list[str] = typer.Argument(..., help="Image files or folders."),
     top: int = typer.Option(5, help="How many classes per image."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability."),
 ) -> None:
     """Top-k classes with probabilities for each image, through the run's own preprocessing."""
-    from cnnlab.inference import load_model, predict_files  # torch loads only when the verb runs
+    from cnnlab.export import load_any  # torch loads only when the verb runs
+    from cnnlab.inference import predict_files
 
-    loaded = load_model(run)
+    loaded = load_any(run)
     results, skipped = predict_files(loaded, images, top=top)
     for path, reason in skipped:
         console.print(f"[yellow]skipped[/] {path}: {reason}")

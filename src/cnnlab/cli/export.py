@@ -1,0 +1,39 @@
+"""`cnnlab export`: a trained run as ONNX or TorchScript, with its preprocessing metadata, checked against PyTorch."""
+
+import json
+from typing import Optional
+
+import typer
+
+from cnnlab.console import console
+
+EPILOG = (
+    "Examples:\n\n  cnnlab export runs/my-run --format onnx --dynamic-batch\n\n"
+    "  cnnlab export runs/my-run --format torchscript --out model.torchscript.pt\n\n"
+    "  cnnlab predict runs/my-run/export/model.onnx cat.jpg"
+)
+
+
+def export(
+    run: str = typer.Argument(..., help="Run directory or checkpoint file."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
+    out: Optional[str] = typer.Option(None, help="Output file (default: RUN/export/model.onnx or .torchscript.pt)."),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Let the batch size vary (ONNX)."),
+    opset: Optional[int] = typer.Option(None, help="ONNX opset version (default 18)."),
+    images: Optional[list[str]] = typer.Option(None, help="Images to verify with (default: the run's test split)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Write the model and `<file>.json` (classes, input size, mean/std, metrics), then check it gives PyTorch's
+    top-1 and logits within 1e-4 on real test images."""
+    from cnnlab.export import export_model  # torch and onnx load only when the verb runs
+
+    result = export_model(run, fmt, out, dynamic_batch=dynamic_batch, opset=opset, images=images)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    check = result["verification"]
+    console.print(f"wrote {result['file']}\nwrote {result['metadata']}")
+    console.print(
+        f"verified against PyTorch on {check['images']} test images: top-1 agrees on {check['top1_agree']}/"
+        f"{check['images']}, max |logit diff| {check['max_abs_diff']:.2e} (tolerance {check['tolerance']:.0e}) [green]ok[/]"
+    )

@@ -1,0 +1,29 @@
+"""`cnnlab serve`: a prediction service (FastAPI + uvicorn) with a web page, for a run or an exported model."""
+
+import typer
+
+EPILOG = (
+    "Examples:\n\n  cnnlab serve runs/my-run            # then open http://127.0.0.1:8000/\n\n"
+    "  cnnlab serve runs/my-run/export/model.onnx --port 8080 --workers 2\n\n"
+    "  curl -F file=@cat.jpg http://127.0.0.1:8000/predict"
+)
+
+
+def serve(
+    model: str = typer.Argument(..., help="Run directory, checkpoint file, or exported model (.onnx, .torchscript.pt)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 exposes it to the network)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
+    batching: bool = typer.Option(True, "--batching/--no-batching", help="Run requests arriving together as one batch."),
+    max_batch: int = typer.Option(32, help="Most images in one batch."),
+    max_wait_ms: float = typer.Option(5.0, help="Longest a request waits for others to batch with (ms)."),
+    max_upload_mb: float = typer.Option(10.0, help="Largest image file accepted (MB)."),
+    max_pixels: int = typer.Option(40_000_000, help="Most pixels an image may have (decompression bombs refused)."),
+) -> None:
+    """POST /predict (multipart image or images) → top-k JSON; GET /health, GET /model, docs at /docs, a page at /."""
+    from cnnlab.serve.app import ServeOptions  # fastapi, uvicorn and torch load only when the verb runs
+    from cnnlab.serve.limits import Limits
+    from cnnlab.serve.server import serve as run_server
+
+    limits = Limits(max_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels)
+    run_server(model, host, port, workers, ServeOptions(batching, max_batch, max_wait_ms, limits))

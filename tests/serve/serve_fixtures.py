@@ -1,0 +1,29 @@
+"""Servers for the serve tests: a real uvicorn on a free 127.0.0.1 port, serving the trained run or its ONNX export."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from cnnlab.export import export_model
+from cnnlab.serve.app import ServeOptions, create_app
+from cnnlab.serve.limits import Limits
+from cnnlab.serve.server import running
+
+SMALL_LIMITS = Limits(max_bytes=200_000, max_pixels=1_000_000, max_files=8, max_request_bytes=1_000_000)
+
+
+@pytest.fixture(scope="module", name="served_run")
+def served_run_fixture(trained_run) -> Iterator[str]:
+    """The base URL of a server for the trained run (small upload limits, so the tests can reach them)."""
+    run, _ = trained_run
+    with running(create_app(run, ServeOptions(limits=SMALL_LIMITS))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", name="served_onnx")
+def served_onnx_fixture(trained_run, tmp_path_factory) -> Iterator[str]:
+    """The base URL of a server for the trained run exported to ONNX with a dynamic batch."""
+    run, _ = trained_run
+    path = export_model(run, "onnx", tmp_path_factory.mktemp("onnx") / "model.onnx", dynamic_batch=True)["file"]
+    with running(create_app(path)) as url:
+        yield url

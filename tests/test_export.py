@@ -1,0 +1,65 @@
+"""`cnnlab export`: ONNX and TorchScript files that agree with PyTorch, their metadata, and predict on them."""
+
+import json
+
+import pytest
+import torch
+
+from cnnlab.errors import CnnlabError
+from cnnlab.export import export_model, load_exported, metadata_path, verify
+from cnnlab.inference import LoadedModel, expand_images, load_model, predict_files
+
+
+@pytest.mark.parametrize("fmt, dynamic, opset", [("onnx", True, None), ("onnx", False, 17), ("torchscript", False, None)])
+def test_export_agrees_with_pytorch(trained_run, tmp_path, fmt, dynamic, opset):
+    run, root = trained_run
+    result = export_model(run, fmt, tmp_path / f"model.{fmt}", dynamic_batch=dynamic, opset=opset)
+    check = result["verification"]
+    assert check["passed"] and check["images"] == 30 and check["top1_agree"] == 30 and check["max_abs_diff"] <= 1e-4
+    meta = json.loads(metadata_path(tmp_path / f"model.{fmt}").read_text())
+    assert meta["classes"] == ["blue", "green", "red"] and meta["input_shape"] == [3, 32, 32]
+    assert meta["format"] == fmt and meta["opset"] == (opset or 18 if fmt == "onnx" else None)
+    assert meta["metrics"]["val_acc"] > 0.9 and len(meta["mean"]) == len(meta["std"]) == 3
+    reference, exported = load_model(run), load_exported(tmp_path / f"model.{fmt}")
+    images, _, _ = reference.decode(expand_images([root / "data" / "test"]))
+    assert torch.allclose(exported.logits(images), reference.logits(images), atol=1e-4)  # 30 images in one batch
+    if fmt == "onnx":
+        assert exported.model.fixed_batch != dynamic
+
+
+def test_verify_catches_a_model_that_disagrees(trained_run):
+    run, root = trained_run
+    reference = load_model(run)
+    images, _, _ = reference.decode(expand_images([root / "data" / "test"]))
+    shifted = torch.nn.Sequential(reference.model, torch.nn.Identity())
+    shifted.register_forward_hook(lambda module, inputs, output: output + torch.tensor([0.0, 0.0, 1e-3]))
+    off = LoadedModel(shifted, reference.classes, reference.input_shape, reference.mean, reference.std, {}, run)
+    check = verify(reference, off, images)
+    assert not check.passed and check.max_abs_diff == pytest.approx(1e-3, rel=1e-3)
+    assert verify(reference, reference, images).passed
+
+
+def test_cli_export_prints_the_check_and_predict_reads_the_export(trained_run, tmp_path, cli):
+    run, root = trained_run
+    out = tmp_path / "colours.onnx"
+    code, _, stderr = cli("export", str(run), "--format", "onnx", "--dynamic-batch", "--out", str(out))
+    assert code in (0, None), stderr
+    assert f"wrote {out}" in stderr and "top-1 agrees on 30/30" in stderr and out.stat().st_size > 0
+    image = root / "data" / "test" / "green" / "003.png"
+    code, stdout, _ = cli("predict", str(out), str(image), "--json")
+    exported_top = json.loads(stdout)["predictions"][0]["top"]
+    run_top = predict_files(load_model(run), [image])[0][0]["top"]
+    assert exported_top[0]["class"] == "green"
+    assert [g["class"] for g in exported_top] == [g["class"] for g in run_top]
+    assert all(abs(a["probability"] - b["probability"]) < 1e-4 for a, b in zip(exported_top, run_top))
+
+
+def test_export_mistakes_are_one_line_errors(trained_run, tmp_path, cli):
+    run, _ = trained_run
+    code, _, stderr = cli("export", str(run), "--format", "tflite")
+    assert code == 2 and "error: unknown format 'tflite'" in stderr
+    code, _, stderr = cli("export", str(run), "--format", "torchscript", "--opset", "17")
+    assert code == 2 and "--opset applies to ONNX only" in stderr
+    (tmp_path / "stray.onnx").write_bytes(b"not a model")
+    with pytest.raises(CnnlabError, match="not an exported model"):
+        load_exported(tmp_path / "stray.onnx")
