@@ -9,6 +9,9 @@ CHOICES = {
     "schedule": ("cosine", "onecycle", "step", "constant"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
     "device": ("auto", "cpu", "cuda", "mps"),
+    "policy": ("none", "randaugment", "trivialaugment", "autoaugment", "augmix"),
+    "class_weights": ("none", "auto"),
+    "sampler": ("shuffle", "balanced"),
 }
 
 
@@ -49,6 +52,11 @@ class TrainConfig:
     jitter: float = 0.0
     cutout: int = 0
     erasing: float = 0.0
+    policy: str = "none"
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    class_weights: str = "none"
+    sampler: str = "shuffle"
     tta: bool = False
     patience: int | None = None
     out: str = "runs"
