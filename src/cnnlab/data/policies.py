@@ -47,9 +47,10 @@ class Policy:
     def _runs_batched(self, channels: int) -> bool:
         """Whether the policy accepts a uint8 batch on the device (every op it may draw is tried)."""
         probe = torch.zeros(2, channels, 8, 8, dtype=torch.uint8, device=self.device)
+        generator = torch.Generator(device=self.device).manual_seed(0)  # the global random state stays untouched
         try:
             for _ in range(32):  # enough calls to meet every operation of the policy's list with high probability
-                self.transform(probe)
+                run_seeded(generator, self.device, lambda: self.transform(probe))
         except (RuntimeError, TypeError, ValueError, NotImplementedError):
             return False
         return True

@@ -45,10 +45,12 @@ def parse_dropout(value: VariantValue) -> float:
 def conv_block(in_chans: int, out_chans: int, convs: int, pool: str, dropout: float) -> nn.Sequential:
     """`convs` conv3x3-BN-ReLU layers, a 2x2 pooling, then Dropout (left out when the probability is 0)."""
     layers: list[nn.Module] = [ConvBNAct(in_chans if i == 0 else out_chans, out_chans, bias=False) for i in range(convs)]
-    layers.append(POOLS[pool](2))
-    if dropout:
-        layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers, POOLS[pool](2), *dropout_layer(dropout))
+
+
+def dropout_layer(rate: float) -> list[nn.Module]:
+    """[Dropout(rate)], or nothing when the rate is 0."""
+    return [nn.Dropout(rate)] if rate else []
 
 
 class ConvNet(FlattenHeadModel):
@@ -70,12 +72,12 @@ class ConvNet(FlattenHeadModel):
         last = channels[-1]
         if head == "gap":
             self.pool = nn.AdaptiveAvgPool2d(1)
-            self.hidden = nn.Sequential(nn.Flatten(), nn.Dropout(rate))
+            self.hidden = nn.Sequential(nn.Flatten(), *dropout_layer(rate))
             self.classifier = nn.Linear(last, num_classes)
         else:
             self.pool = nn.AdaptiveAvgPool2d(FC_GRID)
             self.hidden = nn.Sequential(
-                nn.Flatten(), nn.Linear(last * FC_GRID**2, FC_HIDDEN), nn.ReLU(inplace=True), nn.Dropout(rate)
+                nn.Flatten(), nn.Linear(last * FC_GRID**2, FC_HIDDEN), nn.ReLU(inplace=True), *dropout_layer(rate)
             )
             self.classifier = nn.Linear(FC_HIDDEN, num_classes)
         self._init_weights()
