@@ -13,10 +13,10 @@ from cnnlab.errors import CnnlabError
 from cnnlab.models.base import FlattenHeadModel
 from cnnlab.models.layers import ConvBNAct
 from cnnlab.models.registry import register_model
+from cnnlab.models.simple import FINAL_SIZE as FC_GRID  # head=fc is SimpleCNN's head: pool to 4x4, flatten, 256
+from cnnlab.models.simple import HIDDEN as FC_HIDDEN
 from cnnlab.models.spec import VariantValue
 
-FC_GRID = 4  # head=fc pools any map to 4x4 before flattening (the identity after three blocks on 32x32)
-FC_HIDDEN = 256
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
