@@ -4,7 +4,8 @@ One batch, one backward pass in training mode (BatchNorm on batch statistics, as
 twice, at initialisation (rebuilt from its config and seed, as the trainer built it) and trained (its best
 checkpoint); a model name at initialisation only. Through a deep plain stack the norm drifts geometrically with
 depth (with BatchNorm it grows toward the input: plain56 at init measured 1.0e3 at the first conv and 0.57 at the
-classifier), while shortcuts keep every layer within a narrow band (resnet56: 4.0 and 11).
+classifier; largest over smallest 6,000), while shortcuts keep the spread far smaller (resnet56: 4.0 at the first
+conv, 11 at the classifier; largest over smallest 46).
 """
 
 from dataclasses import dataclass
