@@ -67,6 +67,13 @@ def test_mixer_needs_a_positive_alpha():
         Mixer(4)
     with pytest.raises(CnnlabError):
         Mixer(4, mixup=-1.0)
+    with pytest.raises(CnnlabError, match="Beta alphas"):
+        resolve_config(cutmix=-0.5)  # refused with the other settings, before any data is read
+
+
+def test_cli_refuses_an_unknown_policy_in_one_line(cli):
+    code, _, err = cli("train", "--policy", "randaug", "--epochs", "1")
+    assert code == 2 and "--policy 'randaug' is not one of" in err and "trivialaugment" in err
 
 
 def test_training_with_a_policy_and_mixing_names_its_train_accuracy(colour_folder, tmp_path):

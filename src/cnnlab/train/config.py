@@ -77,6 +77,8 @@ class TrainConfig:
             raise CnnlabError("--lr must be positive")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise CnnlabError("--ema is a decay between 0 and 1, e.g. 0.999")
+        if min(self.mixup, self.cutmix) < 0:
+            raise CnnlabError("--mixup and --cutmix are Beta alphas: 0 (off) or positive, e.g. 0.2 and 1.0")
 
     def to_dict(self) -> dict:
         """Plain JSON-ready settings."""
