@@ -25,8 +25,8 @@ def train_pair(data: str, depth: int, epochs: int, runs: Path, seed: int) -> lis
     rows = []
     for kind in ("plain", "resnet"):
         model = f"{kind}{depth}"
-        config = resolve_config(data=data, model=model, epochs=epochs, seed=seed, out=str(runs), name=f"{model}-s{seed}",
-                                **RECIPE)
+        config = resolve_config(data=data, model=model, epochs=epochs, seed=seed, out=str(runs),
+                                name=f"{model}-s{seed}", **RECIPE)
         start = time.perf_counter()
         result = fit(config)
         last = json.loads((result.run_dir / "metrics.jsonl").read_text().splitlines()[-1])

@@ -1,4 +1,4 @@
-"""`cnnlab summary --dense-equivalent`: per conv layer, the weights of a dense layer with the same input/output sizes."""
+"""`cnnlab summary --dense-equivalent`: per conv layer, the weights of a dense layer of the same input/output sizes."""
 
 import json
 

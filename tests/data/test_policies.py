@@ -36,6 +36,7 @@ def test_policy_falls_back_to_one_call_per_image_when_the_batch_is_refused(monke
     real = policy.transform
 
     def single_images_only(x):
+        """The policy, refusing batches."""
         if x.dim() == 4:
             raise RuntimeError("no batches here")
         return real(x)

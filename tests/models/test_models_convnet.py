@@ -1,4 +1,4 @@
-"""convnet: a plain CNN from a spec string, registered like every model, and the exercise-1 recipe that obeys the rules."""
+"""convnet: a plain CNN from a spec string, registered like every model; the exercise-1 recipe obeys the rules."""
 
 import pytest
 import torch

@@ -36,7 +36,9 @@ def train(
     jitter: Optional[float] = typer.Option(None, help="Colour jitter strength (brightness, contrast, saturation)."),
     cutout: Optional[int] = typer.Option(None, help="Cutout square side in pixels."),
     erasing: Optional[float] = typer.Option(None, help="Random erasing probability."),
-    policy: Optional[str] = typer.Option(None, help=options.choice_help("policy", "Augmentation policy (torchvision v2)")),
+    policy: Optional[str] = typer.Option(
+        None, help=options.choice_help("policy", "Augmentation policy (torchvision v2)")
+    ),
     mixup: Optional[float] = typer.Option(None, help="MixUp with this Beta alpha, e.g. 0.2 (0: off)."),
     cutmix: Optional[float] = typer.Option(None, help="CutMix with this Beta alpha, e.g. 1.0 (0: off)."),
     class_weights: Optional[str] = typer.Option(

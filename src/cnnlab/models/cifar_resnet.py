@@ -72,8 +72,9 @@ class CifarResNet(ZooModel):
         channels = WIDTHS[0]
         for index, width in enumerate(WIDTHS):
             stride = 1 if index == 0 else 2
-            blocks = [CifarBlock(channels if i == 0 else width, width, stride if i == 0 else 1, residual) for i in range(n)]
-            self.add_module(f"layer{index + 1}", nn.Sequential(*blocks))
+            first = CifarBlock(channels, width, stride, residual)
+            rest = (CifarBlock(width, width, 1, residual) for _ in range(n - 1))
+            self.add_module(f"layer{index + 1}", nn.Sequential(first, *rest))
             channels = width
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
@@ -101,7 +102,8 @@ def _register(depth: int, residual: bool) -> None:
         return CifarResNet(depth, residual, num_classes, in_chans)
 
     build.__name__ = f"{kind}{depth}"
-    build.__doc__ = f"He et al.'s CIFAR {'ResNet' if residual else 'plain network'} of {depth} layers (n = {(depth - 2) // 6})."
+    network = "ResNet" if residual else "plain network"
+    build.__doc__ = f"He et al.'s CIFAR {network} of {depth} layers (n = {(depth - 2) // 6})."
     register_model(family=f"cifar-{kind}", default_input=(3, 32, 32), num_classes=10, paper=PAPER, year=2015)(build)
 
 

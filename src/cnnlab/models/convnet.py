@@ -44,7 +44,8 @@ def parse_dropout(value: VariantValue) -> float:
 
 def conv_block(in_chans: int, out_chans: int, convs: int, pool: str, dropout: float) -> nn.Sequential:
     """`convs` conv3x3-BN-ReLU layers, a 2x2 pooling, then Dropout (left out when the probability is 0)."""
-    layers: list[nn.Module] = [ConvBNAct(in_chans if i == 0 else out_chans, out_chans, bias=False) for i in range(convs)]
+    layers = [ConvBNAct(in_chans, out_chans, bias=False)]
+    layers += [ConvBNAct(out_chans, out_chans, bias=False) for _ in range(convs - 1)]
     return nn.Sequential(*layers, POOLS[pool](2), *dropout_layer(dropout))
 
 
@@ -65,8 +66,9 @@ class ConvNet(FlattenHeadModel):
         channels = parse_counts("widths", widths)
         per_block = parse_counts("convs", convs, len(channels))
         rate = parse_dropout(dropout)
+        inputs = [in_chans, *channels[:-1]]
         self.features = nn.Sequential(
-            *(conv_block(c_in, c_out, k, pool, rate) for c_in, c_out, k in zip([in_chans, *channels], channels, per_block))
+            *(conv_block(c_in, c_out, k, pool, rate) for c_in, c_out, k in zip(inputs, channels, per_block))
         )
         self.cam_layer = f"features.{len(channels) - 1}.{per_block[-1] - 1}"  # the last conv-BN-ReLU, before pooling
         last = channels[-1]

@@ -5,8 +5,6 @@ import torch
 from cnnlab.console import console
 
 IMBALANCE_RATIO = 3.0  # warn when the largest class has more than this many times the images of the smallest
-CLASS_WEIGHTS = ("none", "auto")
-SAMPLERS = ("shuffle", "balanced")
 
 
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -105,8 +105,8 @@ class Trainer:
         self.class_weights = None if class_weights is None else class_weights.to(self.device)
         self.train_loader = DeviceLoader(
             data.train, config.batch_size, shuffle=True, augment=build_augment(augment_for(config, data)),
-            seed=config.seed, random_crop=True, sample_weights=sample_weights, **policies_for(config, data, self.device),
-            **loader_args,
+            seed=config.seed, random_crop=True, sample_weights=sample_weights,
+            **policies_for(config, data, self.device), **loader_args,
         )
         self.val_loader = DeviceLoader(data.val, max(256, config.batch_size), **loader_args)
         self.optimizer = build_optimizer(self.model, config)

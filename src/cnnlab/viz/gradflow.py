@@ -64,9 +64,10 @@ def run_flows(run: str | Path, count: int, seed: int) -> list[GradientFlow]:
     loaded = load_model(run)
     train, record = loaded.meta.get("train", {}), loaded.meta["model"]
     channels, height, width = loaded.input_shape
-    images, labels, _, _, _ = batch_of(train["data"], count, (height, width), train.get("data_dir"), train.get("seed", 0))
+    seed_of_run = train.get("seed", 0)
+    images, labels, _, _, _ = batch_of(train["data"], count, (height, width), train.get("data_dir"), seed_of_run)
     x = loaded.preprocess(images)
-    torch.manual_seed(train.get("seed", 0))  # the trainer's initialisation
+    torch.manual_seed(seed_of_run)  # the trainer's initialisation
     fresh = create_model(record["model"], num_classes=len(loaded.classes), in_chans=channels)
     name = Path(run).name if Path(run).is_dir() else Path(run).parent.parent.name
     torch.manual_seed(seed)
@@ -100,7 +101,10 @@ def gradient_flows(sources: list[str], data: str = "sample", count: int = 64, se
     """The curves of each source: two per run (init, trained), one per model name (init)."""
     flows: list[GradientFlow] = []
     for source in sources:
-        flows.extend(run_flows(source, count, seed) if is_run(source) else [model_flow(source, data, count, seed, data_dir)])
+        if is_run(source):
+            flows.extend(run_flows(source, count, seed))
+        else:
+            flows.append(model_flow(source, data, count, seed, data_dir))
     return flows
 
 
