@@ -88,3 +88,30 @@ def test_training_with_a_policy_and_mixing_names_its_train_accuracy(colour_folde
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert all(row["train_acc_of"] == "dominant label" for row in rows)
     assert result.final_accuracy > 0.5  # the three colours are still learned (chance is 1/3)
+
+
+def test_resume_repeats_the_policy_mixing_and_balanced_draws(colour_folder, tmp_path, monkeypatch):
+    from cnnlab.train import trainer as trainer_module
+    from cnnlab.train.checkpoint import load_checkpoint
+
+    settings = dict(data=str(colour_folder), out=str(tmp_path), epochs=3, batch_size=32, lr=2e-3,
+                    policy="randaugment", mixup=0.4, cutmix=1.0, sampler="balanced")
+    straight = fit(resolve_config(name="straight", **settings))
+    real_epoch = trainer_module.Trainer.train_epoch
+    calls = {"n": 0}
+
+    def crash_in_third_epoch(self):
+        """Train, but die at the start of the third epoch."""
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_epoch(self)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", crash_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(resolve_config(name="crashed", **settings))
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", real_epoch)
+    resumed = fit(resume=tmp_path / "crashed")
+    a, _, _ = load_checkpoint(straight.run_dir / "checkpoints" / "last.safetensors")
+    b, _, _ = load_checkpoint(resumed.run_dir / "checkpoints" / "last.safetensors")
+    assert all(torch.equal(value, b["model"][key]) for key, value in a["model"].items())
