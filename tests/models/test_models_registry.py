@@ -122,8 +122,8 @@ def test_counts_must_be_positive_integers(kwargs):
 
 def test_list_models_orders_the_course_first_then_by_year():
     infos = list_models()
-    assert infos[0].name == "simplecnn"
-    years = [info.year for info in infos[1:]]
+    assert [info.name for info in infos[:2]] == ["simplecnn", "convnet"]  # the course's own: no year
+    years = [info.year for info in infos[2:]]
     assert years == sorted(years)
     assert {"simplecnn", "lenet5", "vgg16", "vgg19_bn", "resnet18", "resnet152"} <= {i.name for i in infos}
 
@@ -131,7 +131,7 @@ def test_list_models_orders_the_course_first_then_by_year():
 def test_list_models_filters_by_family():
     names = [info.name for info in list_models("resnet")]
     assert names == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
-    with pytest.raises(CnnlabError, match="unknown model family 'resnets'; known: lenet, resnet, simplecnn, vgg"):
+    with pytest.raises(CnnlabError, match="unknown model family 'resnets'; known: cifar-plain, cifar-resnet, convnet, lenet, resnet, simplecnn, vgg"):
         list_models("resnets")
 
 

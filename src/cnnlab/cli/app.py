@@ -6,6 +6,7 @@ import typer
 from rich.markup import escape
 
 from cnnlab import __version__
+from cnnlab.cli import augment as augment_cli
 from cnnlab.cli import compare as compare_cli
 from cnnlab.cli import evaluate as evaluate_cli
 from cnnlab.cli import export as export_cli
@@ -31,6 +32,7 @@ app = typer.Typer(
 
 app.add_typer(ops_cli.app, name="ops")
 app.add_typer(viz_cli.app, name="viz")
+app.add_typer(augment_cli.app, name="augment")
 app.command("models", epilog=models_cli.EPILOG)(models_cli.models)
 app.command("shape", epilog=shape_cli.EPILOG)(shape_cli.shape)
 app.command("summary", epilog=summary_cli.EPILOG)(summary_cli.summary)

@@ -29,7 +29,7 @@ TIMM_NOTE = "plus timm/<name> for any timm model (pip install 'cnnlab[timm]')"
 
 def models(
     json_output: bool = typer.Option(False, "--json", help="Print a plain JSON list instead of a table."),
-    family: str | None = typer.Option(None, "--family", help="Only this family (simplecnn, lenet, vgg, resnet)."),
+    family: str | None = typer.Option(None, "--family", help="Only this family (simplecnn, convnet, lenet, vgg, resnet, cifar-plain, cifar-resnet)."),
 ) -> None:
     """List the model zoo: name, family, parameters (default classes and channels), default input, paper and year.
 

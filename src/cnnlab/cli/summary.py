@@ -16,12 +16,14 @@ from cnnlab.cli.parse import parse_shape
 
 if TYPE_CHECKING:
     from cnnlab.analysis import LayerRow, Summary
+    from cnnlab.analysis.dense import DenseReport
 
 EPILOG = (
     "Examples:\n\n"
     "  cnnlab summary vgg16     # receptive fields 3, 5, 6, 10, ... 212\n\n"
     "  cnnlab summary resnet50 --input 3x224x224 --json\n\n"
-    "  cnnlab summary simplecnn --input 3x64x64 --num-classes 100"
+    "  cnnlab summary simplecnn --input 3x64x64 --num-classes 100\n\n"
+    "  cnnlab summary vgg16 --dense-equivalent   # a dense layer per conv: 150,528 inputs at 224x224x3"
 )
 
 
@@ -85,15 +87,48 @@ def render(summary: Summary) -> Group:
     return Group(table, Panel(grid, title="Totals", expand=False))
 
 
+def render_dense(report: DenseReport) -> Group:
+    """The course's example on the model's input, then per conv layer its weights against a same-size dense layer."""
+    shape = _shape(report.input_shape)
+    intro = (
+        f"Input {shape} = {report.inputs:,} values. A dense layer of 1,000 units on it needs "
+        f"{report.course_dense_weights:,} weights (+1,000 biases); one filter of the first conv needs "
+        f"{report.filter_weights:,} (+1 bias), shared across every position."
+    )
+    table = Table(box=box.SIMPLE_HEAD, title=f"{report.model}: conv layers against dense layers of the same sizes",
+                  pad_edge=False)
+    for header in ("Layer", "Input", "Output", "Conv weights", "Dense weights", "Dense / conv"):
+        table.add_column(header, justify="left" if header == "Layer" else "right", no_wrap=True)
+    for row in report.rows:
+        table.add_row(row.name, _shape(row.input_shape), _shape(row.output_shape), f"{row.conv_weights:,}",
+                      f"{row.dense_weights:,}", f"{row.ratio:,.0f}x")
+    totals = report.to_dict()["totals"]
+    table.add_row("total", "", "", f"{totals['conv_weights']:,}", f"{totals['dense_weights']:,}",
+                  f"{totals['dense_weights'] / max(1, totals['conv_weights']):,.0f}x", style="bold")
+    return Group(intro, table)
+
+
 def summary(
     model: str = typer.Argument(..., help="Model name or spec, e.g. resnet50 or simplecnn:se=true."),
     input: Optional[str] = typer.Option(None, "--input", help="Input CxHxW, e.g. 3x224x224 (default: the model's)."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", min=1, help="Classes of the head."),
+    dense_equivalent: bool = typer.Option(
+        False, "--dense-equivalent", help="Per conv layer, the weights a dense layer of the same sizes would need."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Per-layer output shape, parameters, FLOPs, receptive field and stride of a model, with totals."""
     from cnnlab.analysis import summarize_model  # torch loads only when the verb runs
 
+    if dense_equivalent:
+        from cnnlab.analysis.dense import dense_equivalent as dense_report
+
+        report = dense_report(model, parse_shape(input) if input else None)
+        if as_json:
+            typer.echo(json.dumps(report.to_dict()))
+            return
+        Console(width=None if sys.stdout.isatty() else 120).print(render_dense(report))
+        return
     result = summarize_model(model, parse_shape(input) if input else None, num_classes)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))

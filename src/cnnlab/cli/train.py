@@ -13,6 +13,8 @@ EPILOG = (
     "  cnnlab train                                  # SimpleCNN on the embedded sample, ~1 minute\n\n"
     "  cnnlab train --data ~/cifar10 --recipe lesson --epochs 30\n\n"
     "  cnnlab train --data cifar10 --data-dir ~/datasets --model resnet18:stem=cifar --optimizer sgd --lr 0.1\n\n"
+    "  cnnlab train --data ~/cifar10 --recipe exercise1 --policy trivialaugment --cutmix 1.0\n\n"
+    "  cnnlab train --data my-photos --class-weights auto --sampler balanced\n\n"
     "  cnnlab train --resume runs/simplecnn-sample-20261126-170000\n\n"
     "  cnnlab train --data ~/cifar10 --devices 4 --sync-bn          # DDP on 4 GPUs of this machine\n\n"
     "  torchrun --nproc-per-node 4 -m cnnlab train --data ~/cifar10  # the same, started by torchrun\n\n"
@@ -36,6 +38,17 @@ def train(
     jitter: Optional[float] = typer.Option(None, help="Colour jitter strength (brightness, contrast, saturation)."),
     cutout: Optional[int] = typer.Option(None, help="Cutout square side in pixels."),
     erasing: Optional[float] = typer.Option(None, help="Random erasing probability."),
+    policy: Optional[str] = typer.Option(
+        None, help=options.choice_help("policy", "Augmentation policy (torchvision v2)")
+    ),
+    mixup: Optional[float] = typer.Option(None, help="MixUp with this Beta alpha, e.g. 0.2 (0: off)."),
+    cutmix: Optional[float] = typer.Option(None, help="CutMix with this Beta alpha, e.g. 1.0 (0: off)."),
+    class_weights: Optional[str] = typer.Option(
+        None, help=options.choice_help("class_weights", "Loss weights per class: auto = inverse frequency")
+    ),
+    sampler: Optional[str] = typer.Option(
+        None, help=options.choice_help("sampler", "Training order: balanced draws every class equally often")
+    ),
     tta: Optional[bool] = typer.Option(None, help="Flip test-time augmentation at evaluation."),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without improvement."),
     name: Optional[str] = typer.Option(None, help="Run directory name (default: model-data-time)."),

@@ -1,4 +1,4 @@
-"""`cnnlab viz filters|featuremaps|gradcam|curves`: pictures of what a trained run learned."""
+"""`cnnlab viz filters|featuremaps|gradcam|curves|gradflow`: pictures of what a trained run learned."""
 
 from pathlib import Path
 from typing import Optional
@@ -7,7 +7,7 @@ import typer
 
 from cnnlab.console import console
 
-app = typer.Typer(help="Pictures of a trained run: filters, feature maps, Grad-CAM, training curves.",
+app = typer.Typer(help="Pictures of a trained run: filters, feature maps, Grad-CAM, training curves, gradient flow.",
                   no_args_is_help=True)
 RUN = typer.Argument(..., help="Run directory or checkpoint file.")
 OUT = typer.Option(None, help="Folder for the PNG files (default: RUN/viz).")
@@ -66,3 +66,37 @@ def curves(
     from cnnlab.viz.curves import save_curves  # matplotlib loads only when the verb runs
 
     print(save_curves(runs, Path(out)))
+
+
+GRADFLOW_EPILOG = (
+    "Examples:\n\n"
+    "  cnnlab viz gradflow plain56 resnet56            # at initialisation, on a batch of the sample data\n\n"
+    "  cnnlab viz gradflow runs/my-run --out gradflow.png   # the run at init and trained, on its own data"
+)
+
+
+@app.command(epilog=GRADFLOW_EPILOG)
+def gradflow(
+    sources: list[str] = typer.Argument(..., help="Run directories, checkpoints or model names; several overlay."),
+    data: str = typer.Option("sample", help="Dataset for the batch of a model name (a run uses its own)."),
+    data_dir: Optional[str] = typer.Option(None, help="Where a named dataset's files are."),
+    batch: int = typer.Option(64, min=2, help="Images in the batch."),
+    seed: int = typer.Option(0, help="Seed of the batch and of a model's initialisation."),
+    out: str = typer.Option("gradflow.png", help="The PNG file to write."),
+    as_json: bool = typer.Option(False, "--json", help="Also print the norms per layer as JSON."),
+) -> None:
+    """The gradient norm of each layer's weights after one batch: a run at initialisation and trained, a model at
+    initialisation; one line per curve on a log axis."""
+    import json
+
+    from cnnlab.viz.gradflow import gradient_flows, save_gradflow  # torch loads only when the verb runs
+
+    flows = gradient_flows(sources, data, batch, seed, data_dir)
+    path = save_gradflow(flows, Path(out))
+    if as_json:
+        print(json.dumps({"png": str(path), "curves": [vars(flow) for flow in flows]}))
+        return
+    for flow in flows:
+        console.print(f"{flow.label}: first layer {flow.norms[0]:.2e}, last {flow.norms[-1]:.2e} "
+                      f"({len(flow.norms)} layers)")
+    print(path)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 from cnnlab.data.datasets import ImageSet, Split
+from cnnlab.data.policies import Mixer, Policy
 from cnnlab.data.stream import FileBatches, StreamSet
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -22,10 +23,11 @@ class MemoryBatches:
     """uint8 (images, labels) batches of an ImageSet held on one device, in a seeded order."""
 
     def __init__(self, data: ImageSet, batch_size: int, shuffle: bool, device: torch.device, seed: int,
-                 drop_last: bool = False) -> None:
-        """Move the images to `device` once."""
+                 drop_last: bool = False, sample_weights: torch.Tensor | None = None) -> None:
+        """Move the images to `device` once; with `sample_weights`, each epoch draws N images by those weights."""
         self.images, self.labels = data.images.to(device), data.labels.to(device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.sample_weights = None if sample_weights is None else sample_weights.to(device)
         self.generator = torch.Generator(device=device).manual_seed(seed)
 
     def __len__(self) -> int:
@@ -37,6 +39,8 @@ class MemoryBatches:
         """One epoch of batches."""
         n = len(self.labels)
         order = torch.randperm(n, device=self.labels.device, generator=self.generator) if self.shuffle else None
+        if self.sample_weights is not None:
+            order = torch.multinomial(self.sample_weights, n, replacement=True, generator=self.generator)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size] if order is not None else slice(start, start + self.batch_size)
             yield self.images[index], self.labels[index]
@@ -44,13 +48,15 @@ class MemoryBatches:
 
 def batch_source(
     data: Split, batch_size: int, shuffle: bool = False, device: torch.device | str = "cpu", seed: int = 0,
-    drop_last: bool = False, workers: int = 0, random_crop: bool = False,
+    drop_last: bool = False, workers: int = 0, random_crop: bool = False, sample_weights: torch.Tensor | None = None,
 ) -> MemoryBatches | FileBatches:
-    """uint8 (images, labels) batches of a split: from memory on `device`, or read from files by workers."""
+    """uint8 (images, labels) batches of a split: from memory on `device`, or read from files by workers;
+    `sample_weights` (one per image) replaces the shuffle by weighted sampling with replacement."""
     if isinstance(data, StreamSet):
         return FileBatches(data, batch_size, shuffle, train=random_crop, workers=workers, seed=seed,
-                           drop_last=drop_last, pin_memory=torch.device(device).type == "cuda")
-    return MemoryBatches(data, batch_size, shuffle, torch.device(device), seed, drop_last)
+                           drop_last=drop_last, pin_memory=torch.device(device).type == "cuda",
+                           sample_weights=sample_weights)
+    return MemoryBatches(data, batch_size, shuffle, torch.device(device), seed, drop_last, sample_weights)
 
 
 class DeviceLoader:
@@ -70,12 +76,18 @@ class DeviceLoader:
         seed: int = 0,
         workers: int = 0,
         random_crop: bool = False,
+        policy: Policy | None = None,
+        mixer: Mixer | None = None,
+        sample_weights: torch.Tensor | None = None,
     ) -> None:
         """In-memory splits are moved to `device` once; streamed splits are read by `workers` processes, which
-        take a random resized crop of each image when `random_crop`, else a centre crop."""
+        take a random resized crop of each image when `random_crop`, else a centre crop. A `policy` runs on the
+        uint8 batch before `augment`; a `mixer` mixes the normalised batch and makes the labels soft targets."""
         self.device = torch.device(device)
-        self.batches = batch_source(data, batch_size, shuffle, self.device, seed, drop_last, workers, random_crop)
+        self.batches = batch_source(data, batch_size, shuffle, self.device, seed, drop_last, workers, random_crop,
+                                    sample_weights)
         self.augment, self.channels_last = augment, channels_last
+        self.policy, self.mixer = policy, mixer
         self.mean, self.std = mean, std
         self.generator = torch.Generator(device=self.device).manual_seed(seed + 1)
 
@@ -94,7 +106,10 @@ class DeviceLoader:
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 batch → float batch: augmented in [0, 1], then normalised, in the chosen memory format."""
-        x = images.to(self.device, non_blocking=True).float()
+        images = images.to(self.device, non_blocking=True)
+        if self.policy is not None:
+            images = self.policy(images, self.generator)
+        x = images.float()
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.augment is not None:
@@ -104,4 +119,5 @@ class DeviceLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of batches."""
         for images, labels in self.batches:
-            yield self.prepare(images), labels.to(self.device, non_blocking=True)
+            x, labels = self.prepare(images), labels.to(self.device, non_blocking=True)
+            yield self.mixer(x, labels, self.generator) if self.mixer is not None else (x, labels)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, WeightedRandomSampler
 from torchvision.transforms import v2
 
 from cnnlab.console import console
@@ -83,12 +83,16 @@ class FileBatches:
     """uint8 (images, labels) batches of a StreamSet from DataLoader workers, in a seeded order."""
 
     def __init__(self, data: StreamSet, batch_size: int, shuffle: bool, train: bool, workers: int, seed: int,
-                 drop_last: bool = False, pin_memory: bool = False) -> None:
-        """A DataLoader over the files; its order and worker seeds follow `self.generator`."""
+                 drop_last: bool = False, pin_memory: bool = False, sample_weights: torch.Tensor | None = None) -> None:
+        """A DataLoader over the files; its order (or weighted draw) and worker seeds follow `self.generator`."""
         self.generator = torch.Generator().manual_seed(seed)
+        sampler = None
+        if sample_weights is not None:
+            sampler, shuffle = WeightedRandomSampler(sample_weights.cpu(), len(data), generator=self.generator), False
         self.loader = DataLoader(
-            FileImages(data, train), batch_size=batch_size, shuffle=shuffle, num_workers=workers, collate_fn=collate,
-            generator=self.generator, drop_last=drop_last, pin_memory=pin_memory, persistent_workers=workers > 0,
+            FileImages(data, train), batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=workers,
+            collate_fn=collate, generator=self.generator, drop_last=drop_last, pin_memory=pin_memory,
+            persistent_workers=workers > 0,
         )
         self.reported: set[str] = set()
 

@@ -34,6 +34,7 @@ class ModelInfo:
     defaults: dict[str, VariantValue]
     weights: type[WeightsEnum] | None
     variant_inputs: dict[str, dict[VariantValue, Shape]]
+    open_variants: frozenset[str] = frozenset()
 
     @property
     def in_chans(self) -> int:
@@ -52,6 +53,8 @@ class ModelInfo:
                 allowed = ", ".join([*self.variants, "num_classes", "in_chans"])
                 raise CnnlabError(f"{self.name} has no variant {key!r}; allowed: {allowed}")
             choices = self.variants[key]
+            if key in self.open_variants:  # any value: the listed ones are examples; the builder checks it
+                continue
             if not any(type(value) is type(choice) and value == choice for choice in choices):
                 listed = ", ".join(format_value(choice) for choice in choices) + " (the first is the default)"
                 raise CnnlabError(f"bad value {value!r} for {self.name} variant {key!r}; allowed: {listed}")
@@ -91,6 +94,7 @@ class ModelInfo:
             "paper": self.paper,
             "year": self.year,
             "variants": {key: list(choices) for key, choices in self.variants.items()},
+            "open_variants": sorted(self.open_variants),
             "defaults": dict(self.defaults),
             "torchvision_weights": self.weights.__name__ if self.weights else None,
         }
@@ -109,10 +113,12 @@ def register_model(
     variants: dict[str, tuple[VariantValue, ...]] | None = None,
     weights: type[WeightsEnum] | None = None,
     variant_inputs: dict[str, dict[VariantValue, Shape]] | None = None,
+    open_variants: tuple[str, ...] = (),
 ) -> Callable[[Builder], Builder]:
     """Register a builder `fn(num_classes, in_chans, **variant)` under its function name.
 
-    `variants` maps each variant key to its allowed values, the first being the default.
+    `variants` maps each variant key to its allowed values, the first being the default; for the keys in
+    `open_variants` those values are only examples and the builder checks whatever value it is given.
     """
 
     def decorate(builder: Builder) -> Builder:
@@ -132,6 +138,7 @@ def register_model(
             defaults={key: choices[0] for key, choices in declared.items()},
             weights=weights,
             variant_inputs=variant_inputs or {},
+            open_variants=frozenset(open_variants),
         )
         return builder
 

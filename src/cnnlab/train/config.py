@@ -9,6 +9,9 @@ CHOICES = {
     "schedule": ("cosine", "onecycle", "step", "constant"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
     "device": ("auto", "cpu", "cuda", "mps"),
+    "policy": ("none", "randaugment", "trivialaugment", "autoaugment", "augmix"),
+    "class_weights": ("none", "auto"),
+    "sampler": ("shuffle", "balanced"),
 }
 
 
@@ -49,6 +52,11 @@ class TrainConfig:
     jitter: float = 0.0
     cutout: int = 0
     erasing: float = 0.0
+    policy: str = "none"
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    class_weights: str = "none"
+    sampler: str = "shuffle"
     tta: bool = False
     patience: int | None = None
     out: str = "runs"
@@ -73,6 +81,8 @@ class TrainConfig:
             raise CnnlabError("--ema is a decay between 0 and 1, e.g. 0.999")
         if self.dist_timeout <= 0:
             raise CnnlabError("--dist-timeout must be a positive number of seconds")
+        if min(self.mixup, self.cutmix) < 0:
+            raise CnnlabError("--mixup and --cutmix are Beta alphas: 0 (off) or positive, e.g. 0.2 and 1.0")
 
     def to_dict(self) -> dict:
         """Plain JSON-ready settings."""

@@ -34,7 +34,8 @@ class Logbook:
         self.writer.flush()
         console.print(
             f"epoch {row['epoch']:>3}/{self.epochs}  "
-            f"train loss {row['train_loss']:.4f} acc {row['train_acc']:6.2%}  "
+            f"train loss {row['train_loss']:.4f} acc{' (dominant label)' if 'train_acc_of' in row else ''} "
+            f"{row['train_acc']:6.2%}  "
             f"val loss {row['val_loss']:.4f} acc {row['val_acc']:6.2%}  "
             f"lr {row['lr']:.2e}  {row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f}s"
         )

@@ -16,6 +16,7 @@ from cnnlab.console import console, progress_bar
 from cnnlab.data.augment import AugmentConfig, build_augment
 from cnnlab.data.datasets import Dataset, load_dataset
 from cnnlab.data.loader import DeviceLoader
+from cnnlab.data.policies import Mixer, Policy, dominant_labels
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
@@ -23,6 +24,7 @@ from cnnlab.train import distributed
 from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.evaluation import predict_logits
+from cnnlab.train.imbalance import balance
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.optim import build_optimizer, build_scheduler
 from cnnlab.train.precision import flush_denormals, pick_dtype
@@ -62,6 +64,16 @@ def augment_for(config: TrainConfig, data: Dataset) -> AugmentConfig:
     )
 
 
+def policies_for(config: TrainConfig, data: Dataset, device: torch.device) -> dict[str, Policy | Mixer | None]:
+    """The run's augmentation policy and MixUp/CutMix mixer (None when off), each announced on the console."""
+    policy = None if config.policy == "none" else Policy(config.policy, device, data.input_shape[0])
+    mixer = Mixer(len(data.classes), config.mixup, config.cutmix) if config.mixup or config.cutmix else None
+    for part in (policy, mixer):
+        if part is not None:
+            console.print(part.describe())
+    return {"policy": policy, "mixer": mixer}
+
+
 def model_record(config: TrainConfig, data: Dataset) -> dict:
     """What rebuilds the model and its preprocessing: architecture, classes, input shape, mean/std."""
     return {
@@ -94,9 +106,12 @@ class Trainer:
         self.step_model = torch.compile(self.step_model) if config.compile else self.step_model
         loader_args = dict(mean=data.mean, std=data.std, device=self.device, channels_last=config.channels_last,
                            workers=config.workers)
+        class_weights, sample_weights = balance(data.train.labels, data.classes, config.class_weights, config.sampler)
+        self.class_weights = None if class_weights is None else class_weights.to(self.device)
         self.train_loader = distributed.ShardedLoader(DeviceLoader(
             data.train, config.batch_size, shuffle=True, augment=build_augment(augment_for(config, data)),
-            seed=config.seed, random_crop=True, **loader_args,
+            seed=config.seed, random_crop=True, sample_weights=sample_weights,
+            **policies_for(config, data, self.device), **loader_args,
         ), world, drop_small=True)
         self.val_loader = distributed.ShardedLoader(DeviceLoader(data.val, max(256, config.batch_size), **loader_args), world)
         self.optimizer = build_optimizer(self.model, config)
@@ -117,7 +132,8 @@ class Trainer:
         """One optimisation step; returns the (detached) loss and number of correct predictions."""
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             logits = self.step_model(images)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
+            loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights,
+                                   label_smoothing=self.config.label_smoothing)  # labels may be soft (mixing)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss * self.train_loader.weight).backward()  # this rank's share of the global batch
         if self.config.grad_clip:
@@ -128,7 +144,7 @@ class Trainer:
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        return loss.detach(), (logits.argmax(1) == labels).sum()
+        return loss.detach(), (logits.argmax(1) == dominant_labels(labels)).sum()
 
     def train_epoch(self) -> dict:
         """One pass over the training set; stops the run on a NaN or infinite loss."""
@@ -151,9 +167,11 @@ class Trainer:
                 advance(1)
         seconds = time.perf_counter() - start
         total_loss, correct, seen = distributed.sum_over_ranks(self.world, total_loss, correct, seen)
+        mixed = {"train_acc_of": "dominant label"} if self.config.mixup or self.config.cutmix else {}
         return {
             "train_loss": total_loss / seen,
             "train_acc": correct / seen,
+            **mixed,
             "lr": lr,
             "images_per_s": seen / seconds,
             "epoch_time": seconds,

@@ -1,0 +1,67 @@
+"""Benchmark: the degradation problem (He et al., 2015, figure 6): plain and residual CIFAR networks of growing depth.
+
+For each depth, trains plain<depth> and resnet<depth> with the same recipe (SGD 0.1, momentum 0.9, weight decay
+1e-4, cosine, batch 128, crop+flip) and records the final training and validation error, the epoch time, and the
+gradient norms per layer at initialisation and after training (the `cnnlab viz gradflow` curves). Writes one JSON
+and one gradflow PNG per depth.
+
+    python bench/depth.py --data /tmp/cifarL --depths 20 32 44 56 --epochs 30 --out bench/results/depth.json
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.viz.gradflow import gradient_flows, save_gradflow
+
+RECIPE = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="cosine", batch_size=128,
+              crop_padding=4, flip=True)
+
+
+def train_pair(data: str, depth: int, epochs: int, runs: Path, seed: int) -> list[dict]:
+    """Train plain<depth> and resnet<depth>; their last epoch's metrics and the runs' directories."""
+    rows = []
+    for kind in ("plain", "resnet"):
+        model = f"{kind}{depth}"
+        config = resolve_config(data=data, model=model, epochs=epochs, seed=seed, out=str(runs),
+                                name=f"{model}-s{seed}", **RECIPE)
+        start = time.perf_counter()
+        result = fit(config)
+        last = json.loads((result.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+        rows.append({"model": model, "depth": depth, "run": str(result.run_dir), "seconds": time.perf_counter() - start,
+                     "train_error": 1 - last["train_acc"], "val_error": 1 - last["val_acc"],
+                     "best_val_accuracy": result.best_accuracy, "epoch_time": last["epoch_time"]})
+    return rows
+
+
+def main() -> None:
+    """Run every depth and write the JSON (and the gradient-flow PNGs beside it)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="/tmp/cifarL")
+    parser.add_argument("--depths", type=int, nargs="+", default=[20, 32, 44, 56])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=Path, default=Path("runs/depth"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/depth.json"))
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    results = []
+    for depth in args.depths:
+        rows = train_pair(args.data, depth, args.epochs, args.runs, args.seed)
+        flows = gradient_flows([row["run"] for row in rows], count=128, seed=args.seed)
+        png = save_gradflow(flows, args.out.with_name(f"{args.out.stem}-gradflow-{depth}.png"))
+        for row, init, trained in zip(rows, flows[0::2], flows[1::2]):
+            row.update(gradflow_png=str(png), grad_norms_init=init.norms, grad_norms_trained=trained.norms)
+        results.extend(rows)
+        args.out.write_text(json.dumps({"recipe": RECIPE, "epochs": args.epochs, "data": args.data,
+                                        "results": results}, indent=2) + "\n")
+        for row in rows:
+            print(f"{row['model']:>9}: train error {row['train_error']:.2%}, val error {row['val_error']:.2%}, "
+                  f"{row['epoch_time']:.1f} s/epoch")
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()

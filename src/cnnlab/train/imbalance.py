@@ -1,0 +1,60 @@
+"""Class imbalance: inverse-frequency loss weights, class-balanced sampling weights, and a warning when it matters."""
+
+import torch
+
+from cnnlab.console import console
+
+IMBALANCE_RATIO = 3.0  # warn when the largest class has more than this many times the images of the smallest
+
+
+def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Images per class (int64, length `num_classes`)."""
+    return torch.bincount(labels.long().cpu(), minlength=num_classes)
+
+
+def inverse_frequency_weights(counts: torch.Tensor) -> torch.Tensor:
+    """Loss weight per class N / (C * n_c): the average weight over the training images is 1; absent classes get 0."""
+    counts = counts.double()
+    present = counts > 0
+    weights = torch.where(present, counts.sum() / (present.sum() * counts.clamp(min=1)), 0.0)
+    return weights.float()
+
+
+def balanced_sample_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """A weight per image, 1 / (its class's count): sampling by them draws every class equally often."""
+    counts = class_counts(labels, num_classes).double()
+    return (1.0 / counts.clamp(min=1))[labels.long().cpu()]
+
+
+def imbalance_ratio(counts: torch.Tensor) -> float:
+    """Largest class count over the smallest non-empty one (1.0 when balanced)."""
+    present = counts[counts > 0].double()
+    return (present.max() / present.min()).item()
+
+
+def warn_if_imbalanced(counts: torch.Tensor, classes: list[str], class_weights: str, sampler: str) -> float:
+    """Print a warning naming the remedies when the largest class is over 3x the smallest; returns the ratio."""
+    ratio = imbalance_ratio(counts)
+    if ratio <= IMBALANCE_RATIO:
+        return ratio
+    largest, smallest = int(counts.argmax()), int(torch.where(counts > 0, counts, counts.max() + 1).argmin())
+    console.print(
+        f"[yellow]warning:[/] the classes are imbalanced: {classes[largest]} has {int(counts[largest])} training "
+        f"images, {classes[smallest]} {int(counts[smallest])} ({ratio:.1f}x); accuracy will favour the large classes. "
+        f"Options: --class-weights auto (inverse-frequency loss weights), --sampler balanced (class-balanced "
+        f"sampling); `cnnlab evaluate` reports balanced accuracy and per-class recall. "
+        f"Now: --class-weights {class_weights}, --sampler {sampler}."
+    )
+    return ratio
+
+
+def balance(
+    labels: torch.Tensor, classes: list[str], class_weights: str = "none", sampler: str = "shuffle"
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Warn about imbalance; return the loss's class weights (`auto`) and the per-image sampling weights
+    (`balanced`), each None when off."""
+    counts = class_counts(labels, len(classes))
+    warn_if_imbalanced(counts, classes, class_weights, sampler)
+    loss_weights = inverse_frequency_weights(counts) if class_weights == "auto" else None
+    sample_weights = balanced_sample_weights(labels, len(classes)) if sampler == "balanced" else None
+    return loss_weights, sample_weights
