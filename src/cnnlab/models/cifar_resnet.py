@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.models.base import ZooModel
+from cnnlab.models.layers import he_init
 from cnnlab.models.registry import register_model
 
 WIDTHS = (16, 32, 64)
@@ -78,9 +79,7 @@ class CifarResNet(ZooModel):
             channels = width
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        he_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images (N, C, 32, 32) -> feature map (N, 64, 8, 8)."""

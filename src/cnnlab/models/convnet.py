@@ -11,7 +11,7 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.models.base import FlattenHeadModel
-from cnnlab.models.layers import ConvBNAct
+from cnnlab.models.layers import ConvBNAct, he_init
 from cnnlab.models.registry import register_model
 from cnnlab.models.simple import FINAL_SIZE as FC_GRID  # head=fc is SimpleCNN's head: pool to 4x4, flatten, 256
 from cnnlab.models.simple import HIDDEN as FC_HIDDEN
@@ -82,16 +82,7 @@ class ConvNet(FlattenHeadModel):
                 nn.Flatten(), nn.Linear(last * FC_GRID**2, FC_HIDDEN), nn.ReLU(inplace=True), *dropout_layer(rate)
             )
             self.classifier = nn.Linear(FC_HIDDEN, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """He-normal convs (fan-out, as torchvision's ResNet and VGG), unit BatchNorm."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        he_init(self)
 
 
 @register_model(

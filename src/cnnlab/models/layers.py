@@ -1,4 +1,4 @@
-"""Reusable building blocks of the zoo: conv-BatchNorm-ReLU and squeeze-and-excitation."""
+"""Reusable building blocks of the zoo: conv-BatchNorm-ReLU, squeeze-and-excitation, He initialisation."""
 
 import torch
 from torch import nn
@@ -31,3 +31,15 @@ class SqueezeExcite(nn.Module):
         """Squeeze (global average), excite (bottleneck MLP + sigmoid), and scale the input channel-wise."""
         weights = self.gate(self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True)))))
         return x * weights
+
+
+def he_init(model: nn.Module) -> None:
+    """He-normal (fan-out) conv weights and zero conv biases, unit BatchNorm: torchvision's ResNet and VGG init."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)

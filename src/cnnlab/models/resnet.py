@@ -13,7 +13,7 @@ from torchvision.models import (
 )
 
 from cnnlab.models.base import ZooModel
-from cnnlab.models.layers import SqueezeExcite
+from cnnlab.models.layers import SqueezeExcite, he_init
 from cnnlab.models.registry import register_model
 
 WIDTHS = (64, 128, 256, 512)
@@ -152,12 +152,7 @@ class ResNet(ZooModel):
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         """He-normal convs (fan-out), unit BatchNorm; `zero_init_residual` zeroes the last BN of every block."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        he_init(self)
         if zero_init_residual:
             for module in self.modules():
                 if isinstance(module, (BasicBlock, Bottleneck)):

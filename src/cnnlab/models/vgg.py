@@ -14,6 +14,7 @@ from torchvision.models import (
 )
 
 from cnnlab.models.base import ZooModel
+from cnnlab.models.layers import he_init
 from cnnlab.models.registry import register_model
 
 WIDTHS = (64, 128, 256, 512, 512)
@@ -54,14 +55,9 @@ class VGG(ZooModel):
 
     def _init_weights(self) -> None:
         """He-normal convs (fan-out), unit BatchNorm, small-normal Linear layers, zero biases."""
+        he_init(self)
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
+            if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, 0, 0.01)
                 nn.init.zeros_(module.bias)
 
