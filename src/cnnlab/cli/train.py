@@ -14,6 +14,8 @@ EPILOG = (
     "  cnnlab train --data ~/cifar10 --recipe lesson --epochs 30\n\n"
     "  cnnlab train --data cifar10 --data-dir ~/datasets --model resnet18:stem=cifar --optimizer sgd --lr 0.1\n\n"
     "  cnnlab train --resume runs/simplecnn-sample-20261126-170000\n\n"
+    "  cnnlab train --data ~/flowers --model resnet18 --pretrained imagenet --fine-tune 2 --epochs 10\n\n"
+    "  cnnlab train --data ~/target --pretrained runs/simplecnn-cifar --freeze backbone --epochs 5\n\n"
     "Recipes: " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items())
 )
 
@@ -36,6 +38,17 @@ def train(
     erasing: Optional[float] = typer.Option(None, help="Random erasing probability."),
     tta: Optional[bool] = typer.Option(None, help="Flip test-time augmentation at evaluation."),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without improvement."),
+    pretrained: Optional[str] = typer.Option(
+        None, help="Start from weights: imagenet (torchvision), a weights name, timm (timm/<name>), a .pth/.safetensors "
+        "file or a cnnlab run directory."),
+    freeze: Optional[str] = typer.Option(None, help="Freeze none, backbone (all but the head) or the first N stages."),
+    fine_tune: Optional[int] = typer.Option(
+        None, help="Train only the head for this many epochs, then unfreeze (to --freeze) at lower backbone rates."),
+    lr_mult_backbone: Optional[float] = typer.Option(
+        None, help="Backbone learning rate = --lr x this (default 0.1 with --fine-tune, else 1)."),
+    keep_head: Optional[bool] = typer.Option(None, help="Keep the pretrained head (same classes) instead of a new one."),
+    preprocess: Optional[str] = typer.Option(
+        None, help=options.choice_help("preprocess", "Input size and mean/std from the data or the weights")),
     name: Optional[str] = typer.Option(None, help="Run directory name (default: model-data-time)."),
     resume: Optional[str] = typer.Option(None, help="Continue a run directory from its last checkpoint."),
     **setup: object,
