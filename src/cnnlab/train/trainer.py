@@ -202,7 +202,7 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Continue from a `last` checkpoint: weights, optimizer, schedule, EMA, RNG and counters."""
         sections, optimizer, meta = load_checkpoint(path)
-        if 0 < self.config.fine_tune <= meta["epoch"]:
+        if 0 < self.config.fine_tune < meta["epoch"]:  # the switch to the full phase happened before this checkpoint
             self.enter_phase(meta["epoch"])
         self.model.load_state_dict(sections["model"])
         self.optimizer.load_state_dict(optimizer)
