@@ -7,9 +7,10 @@ import torch
 
 from cnnlab.inference import load_model
 from cnnlab.train.checkpoint import load_checkpoint
-from cnnlab.train.trainer import Trainer, fit, load_data, resolve_config
 from cnnlab.train.run import RunDir
-from tests.conftest import write_colour_images
+from cnnlab.train.trainer import Trainer, fit, load_data, resolve_config
+
+from conftest import write_colour_images
 
 
 def two_colour_folder(root):

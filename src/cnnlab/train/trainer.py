@@ -21,8 +21,8 @@ from cnnlab.models import create_model
 from cnnlab.models.pretrained import apply_pretrained, weights_preprocessing
 from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.freeze import freeze, phase_freeze, train_mode
 from cnnlab.train.evaluation import loss_and_accuracy, predict_logits
+from cnnlab.train.freeze import freeze, phase_freeze, train_mode
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.optim import build_optimizer, build_scheduler
 from cnnlab.train.precision import flush_denormals, pick_device, pick_dtype
