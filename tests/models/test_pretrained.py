@@ -106,3 +106,14 @@ def test_timm_models_load_a_local_file_with_a_new_head(tmp_path):
     apply_pretrained(model, "timm/resnet10t", str(tmp_path / "timm.safetensors"))
     assert torch.equal(model.layer1[0].conv1.weight, source.layer1[0].conv1.weight)
     assert model.get_classifier().out_features == 2
+
+
+def test_timm_hub_weights_offline_is_a_one_line_error_naming_the_options(monkeypatch):
+    pytest.importorskip("timm")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(CnnlabError, match=r"cannot load timm's weights for timm/resnet10t .*offline: a pre-filled HF_HOME"):
+        apply_pretrained(create_model("timm/resnet10t", num_classes=3), "timm/resnet10t", "timm")
+    with pytest.raises(CnnlabError, match="unknown weights 'imagenet22k' for a timm model"):
+        apply_pretrained(create_model("timm/resnet10t", num_classes=3), "timm/resnet10t", "imagenet22k")

@@ -102,3 +102,25 @@ def test_summary_of_a_run_shows_what_is_frozen(trained_run, tmp_path, cli):
     assert next(r for r in summary["layers"] if r["name"] == "hidden.1")["trainable"] == 0
     code, out, _ = cli("summary", str(result.run_dir))
     assert code == 0 and "frozen" in out and "Stages" in out
+
+
+def test_preprocess_weights_takes_the_input_size_and_statistics_of_the_pretrained_run(trained_run, tmp_path):
+    source_dir, _ = trained_run
+    target = two_colour_folder(tmp_path / "target")
+    own = load_data(resolve_config(data=str(target)))
+    borrowed = load_data(resolve_config(data=str(target), pretrained=str(source_dir), preprocess="weights"))
+    source_record = json.loads((source_dir / "config.json").read_text())["model"]
+    assert list(borrowed.mean) == source_record["mean"] and list(borrowed.std) == source_record["std"]
+    assert borrowed.mean != own.mean and borrowed.input_shape == (3, 32, 32)
+
+
+def test_cli_takes_the_architecture_from_the_pretrained_run(colour_folder, tmp_path, cli):
+    code, _, err = cli("train", "--data", str(colour_folder), "--model", "lenet5", "--epochs", "1", "--out",
+                       str(tmp_path), "--name", "lenet")
+    assert code == 0, err
+    target = two_colour_folder(tmp_path / "target")
+    code, _, err = cli("train", "--data", str(target), "--pretrained", str(tmp_path / "lenet"), "--fine-tune", "1",
+                       "--epochs", "2", "--out", str(tmp_path), "--name", "again")
+    assert code == 0, err
+    config = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert config["model"]["model"] == "lenet5" and config["model"]["num_classes"] == 2

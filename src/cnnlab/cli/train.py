@@ -56,7 +56,11 @@ def train(
     """Train a CNN and write a run directory (config, metrics, checkpoints, TensorBoard events)."""
     settings = {k: v for k, v in locals().items() if k not in ("setup", "resume")} | setup
     recipe = settings.pop("recipe")
+    from cnnlab.models.pretrained import run_model_name
     from cnnlab.train.trainer import fit, resolve_config  # torch loads only when the verb runs
+
+    if pretrained and settings["model"] is None:  # a cnnlab run names its own architecture
+        settings["model"] = run_model_name(pretrained)
 
     result = fit(resume=resume) if resume else fit(resolve_config(recipe, **settings))
     console.print(

@@ -198,6 +198,19 @@ def apply_pretrained(model: nn.Module, model_name: str, source: str, reset_head:
     load_weights(model, resolve_state(model_name, source), source, reset_head)
 
 
+def run_model_name(source: str) -> str | None:
+    """The model (name and variants) a cnnlab run or checkpoint was trained as; None for other sources."""
+    from cnnlab.inference import checkpoint_path
+    from cnnlab.train.checkpoint import load_checkpoint
+
+    if not Path(source).expanduser().exists():
+        return None
+    path = checkpoint_path(Path(source).expanduser())
+    if path.suffix != ".safetensors" or not is_checkpoint(path):
+        return None
+    return load_checkpoint(path)[2]["model"]["model"]
+
+
 def weights_preprocessing(model_name: str, source: str) -> Preprocessing:
     """The input size and mean/std the weights were trained with (a plain weights file does not say: an error)."""
     if is_local(source):
