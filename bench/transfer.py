@@ -12,6 +12,7 @@ held-out test images of classes 5-9 with the last epoch's weights (no selection 
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -69,12 +70,30 @@ def run(name: str, out: Path, test: tuple[list[Path], torch.Tensor] | None = Non
     return row | ({"test_acc": test_accuracy(result.run_dir, *test)} if test else {})
 
 
+def pretrained_source(args: argparse.Namespace, source: Path, runs: Path) -> dict:
+    """Pretrain on the source classes, or reuse a finished pretraining run (its time read from its metrics)."""
+    if args.pretrain_run is None:
+        return run("pretrain", runs, data=str(source), model="simplecnn", epochs=args.pretrain_epochs, batch_size=128)
+    rows = [json.loads(line) for line in (args.pretrain_run / "metrics.jsonl").read_text().splitlines()]
+    if len(rows) != args.pretrain_epochs:
+        raise SystemExit(f"{args.pretrain_run} has {len(rows)} epochs, not --pretrain-epochs {args.pretrain_epochs}")
+    seconds = sum(row["epoch_time"] + row["eval_time"] for row in rows)
+    return {"final_val_acc": rows[-1]["val_acc"], "seconds": round(seconds, 1), "run": str(args.pretrain_run)}
+
+
+def summarize(results: dict[str, list[dict]]) -> dict:
+    """Mean and per-seed test accuracy of each way."""
+    return {way: {"mean_test_acc": statistics.mean(r["test_acc"] for r in rows),
+                  "test_accs": [r["test_acc"] for r in rows]} for way, rows in results.items()}
+
+
 def main() -> None:
-    """Pretrain, then scratch / frozen / fine-tune per seed; write the JSON."""
+    """Pretrain, then scratch / frozen / fine-tune per seed; write the JSON after every seed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/tmp/cifarL"), help="CIFAR-10 folder with train/, test/")
     parser.add_argument("--work", type=Path, default=Path("/tmp/cnnlab-transfer-bench"))
     parser.add_argument("--pretrain-epochs", type=int, default=2)
+    parser.add_argument("--pretrain-run", type=Path, help="reuse this finished pretraining run of this script")
     parser.add_argument("--epochs", type=int, default=15, help="epochs on the small target subset")
     parser.add_argument("--fine-tune", type=int, default=2, help="head-only epochs of the fine-tune schedule")
     parser.add_argument("--per-class", type=int, default=100)
@@ -86,7 +105,7 @@ def main() -> None:
     source_classes, target_classes = [classes[i] for i in SOURCE], [classes[i] for i in TARGET]
     source = make_folder(args.data, args.work / "source", source_classes, "train", None, 100, 0)
     runs = args.work / f"runs-{time.strftime('%Y%m%d-%H%M%S')}"
-    pretrain = run("pretrain", runs, data=str(source), model="simplecnn", epochs=args.pretrain_epochs, batch_size=128)
+    pretrain = pretrained_source(args, source, runs)
     test = test_images(args.data, target_classes)
     ways = {
         "scratch": {},
@@ -100,29 +119,32 @@ def main() -> None:
         for way, extra in ways.items():
             results[way].append(run(f"{way}-seed{seed}", runs, test, data=str(target), model="simplecnn",
                                     epochs=args.epochs, batch_size=32, seed=seed, **extra))
-    summary = {way: {"mean_test_acc": statistics.mean(r["test_acc"] for r in rows),
-                     "test_accs": [r["test_acc"] for r in rows]} for way, rows in results.items()}
-    report = {
-        "setup": {
-            "source": f"CIFAR-10 classes {source_classes}: 24,500 training images (100 per class held out as val)",
-            "target": f"CIFAR-10 classes {target_classes}: {args.per_class} training images per class "
-                      "(+20 per class as the per-epoch val split), a fresh sample per seed",
-            "test": f"all {len(test[1])} held-out test images of the target classes, last epoch's weights",
-            "model": "simplecnn", "optimizer": "adam, lr 1e-3, cosine", "batch_size": 32,
-            "pretrain_epochs": args.pretrain_epochs, "target_epochs": args.epochs,
-            "fine_tune_head_epochs": args.fine_tune, "seeds": args.seeds,
-        },
-        "budget": {"seconds": round(time.perf_counter() - start, 1), "limit_minutes": 20,
-                   "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, shared CPU, nice -n 10"},
-        "pretrain": pretrain,
-        "summary": summary,
-        "runs": results,
-        "transfer_wins": max(summary["fine_tune"]["mean_test_acc"], summary["frozen_backbone"]["mean_test_acc"])
-        > summary["scratch"]["mean_test_acc"],
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({"summary": summary, "budget": report["budget"]}, indent=2))
+        summary = summarize(results)
+        report = {
+            "setup": {
+                "source": f"CIFAR-10 classes {source_classes}: 24,500 training images (100 per class held out as val)",
+                "target": f"CIFAR-10 classes {target_classes}: {args.per_class} training images per class "
+                          "(+20 per class as the per-epoch val split), a fresh sample per seed",
+                "test": f"all {len(test[1])} held-out test images of the target classes, last epoch's weights",
+                "model": "simplecnn", "optimizer": "adam, lr 1e-3, cosine", "batch_size": 32,
+                "pretrain_epochs": args.pretrain_epochs, "target_epochs": args.epochs,
+                "fine_tune_head_epochs": args.fine_tune, "seeds_done": seed + 1,
+            },
+            "budget": {
+                "seconds": round(time.perf_counter() - start + (pretrain["seconds"] if args.pretrain_run else 0), 1),
+                "limit_minutes": 20,
+                "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, CPU shared with other jobs "
+                           f"(load average {os.getloadavg()[0]:.1f} at the end), nice -n 10",
+            },
+            "pretrain": pretrain,
+            "summary": summary,
+            "runs": results,
+            "transfer_wins": max(summary["fine_tune"]["mean_test_acc"], summary["frozen_backbone"]["mean_test_acc"])
+            > summary["scratch"]["mean_test_acc"],
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps({"summary": summary, "budget": report["budget"]}, indent=2))
 
 
 if __name__ == "__main__":
