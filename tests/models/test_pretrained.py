@@ -50,7 +50,7 @@ def test_weights_for_another_architecture_name_the_missing_and_unexpected_keys(t
         apply_pretrained(model, "resnet18", str(tmp_path / "simple.pth"))
     message = str(err.value)
     assert "\n" not in message and "another architecture" in message
-    assert "missing (conv1.weight, bn1.weight" in message and "unexpected (features.0.0.conv.weight" in message
+    assert "fit resnet18" in message and "missing (conv1.weight, bn1.weight" in message and "unexpected (features.0.0.conv.weight" in message
 
 
 def test_class_count_mismatch_without_a_head_swap_is_an_error():

@@ -152,7 +152,8 @@ def check_keys(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
                 for what, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes))
                 if keys]
     if problems:
-        raise CnnlabError(f"{source} does not fit {type(model).__name__} (weights for another architecture?): "
+        name = getattr(model, "default_cfg", {}).get("spec") or type(model).__name__
+        raise CnnlabError(f"{source} does not fit {name} (weights for another architecture?): "
                           f"keys {'; '.join(problems)}")
 
 
