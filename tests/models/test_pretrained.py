@@ -117,3 +117,13 @@ def test_timm_hub_weights_offline_is_a_one_line_error_naming_the_options(monkeyp
         apply_pretrained(create_model("timm/resnet10t", num_classes=3), "timm/resnet10t", "timm")
     with pytest.raises(CnnlabError, match="unknown weights 'imagenet22k' for a timm model"):
         apply_pretrained(create_model("timm/resnet10t", num_classes=3), "timm/resnet10t", "imagenet22k")
+
+
+def test_backbone_weights_without_a_head_load_with_a_new_head():
+    source = create_model("simplecnn", num_classes=5)
+    state = {k: v for k, v in source.state_dict().items() if not k.startswith("classifier.")}
+    model = create_model("simplecnn", num_classes=3)
+    load_weights(model, state, "backbone.pth")
+    assert torch.equal(model.hidden[1].weight, source.hidden[1].weight) and model.classifier.out_features == 3
+    with pytest.raises(CnnlabError, match=r"2 missing \(classifier.weight, classifier.bias\)"):
+        load_weights(create_model("simplecnn", num_classes=3), state, "backbone.pth", reset_head=False)

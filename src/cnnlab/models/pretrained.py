@@ -170,6 +170,9 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str, 
         raise CnnlabError(f"{source} has a head for {source_classes} classes, the data {classes}; "
                           "drop --keep-head to replace the head")
     model.reset_classifier(source_classes)
+    if reset_head:  # weights without a head (a backbone) are fine: the head is new anyway
+        prefix = classifier_name(model) + "."
+        state = {**{prefix + k: v for k, v in model.get_classifier().state_dict().items()}, **state}
     check_keys(model, state, source)
     model.load_state_dict(state)
     if reset_head:
