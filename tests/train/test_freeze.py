@@ -17,17 +17,21 @@ def names(model_name: str) -> list[str]:
 
 def test_stages_follow_the_architecture():
     assert names("resnet18") == ["conv1+bn1", "layer1", "layer2", "layer3", "layer4"]
-    assert names("simplecnn") == ["features.0", "features.1", "features.2", "hidden"]
-    assert names("vgg11_bn")[:2] == ["features.0-3", "features.4-7"] and names("vgg11_bn")[-1] == "classifier.0-3"
+    assert names("simplecnn") == ["features.0", "features.1", "features.2"]
+    assert names("vgg11_bn") == ["features.0-3", "features.4-7", "features.8-14", "features.15-21", "features.22-28"]
 
 
-def test_freeze_backbone_leaves_only_the_classifier_trainable():
+def test_freeze_backbone_leaves_only_what_forward_head_runs_trainable():
     model = create_model("resnet18", num_classes=4)
     freeze(model, "backbone")
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     assert trainable == ["fc.weight", "fc.bias"]
     freeze(model, "none")
     assert all(p.requires_grad for p in model.parameters())
+    simple = create_model("simplecnn", num_classes=4)
+    freeze(simple, "backbone")
+    assert [n for n, p in simple.named_parameters() if p.requires_grad] == [
+        "hidden.1.weight", "hidden.1.bias", "classifier.weight", "classifier.bias"]
 
 
 def test_freeze_n_freezes_the_first_n_stages():
@@ -42,7 +46,7 @@ def test_freeze_n_freezes_the_first_n_stages():
 def test_bad_freeze_specs_are_one_line_errors():
     with pytest.raises(CnnlabError, match="--freeze 'head' is not one of"):
         freeze(create_model("simplecnn"), "head")
-    with pytest.raises(CnnlabError, match=r"--freeze 9: SimpleCNN has 4 stages \(features.0, "):
+    with pytest.raises(CnnlabError, match=r"--freeze 9: SimpleCNN has 3 stages \(features.0, "):
         freeze(create_model("simplecnn"), "9")
 
 
@@ -61,9 +65,10 @@ def test_phase_freeze_freezes_the_backbone_for_the_head_epochs_only():
 def test_discriminative_rates_compose_with_no_decay_on_norms_and_biases():
     model = create_model("simplecnn", num_classes=4)
     groups = param_groups(model, weight_decay=1e-4, lr=1e-3, backbone_mult=0.1)
-    classifier = {id(model.classifier.weight): "w", id(model.classifier.bias): "b"}
+    head = {id(model.hidden[1].weight): "hw", id(model.hidden[1].bias): "hb", id(model.classifier.weight): "w",
+            id(model.classifier.bias): "b"}
     (head_w, head_b, body_w, body_b) = groups
-    assert [classifier.get(id(p)) for p in head_w["params"] + head_b["params"]] == ["w", "b"]
+    assert [head.get(id(p)) for p in head_w["params"] + head_b["params"]] == ["hw", "w", "hb", "b"]
     assert (head_w["lr"], head_w["weight_decay"], head_b["lr"], head_b["weight_decay"]) == (1e-3, 1e-4, 1e-3, 0.0)
     assert body_w["lr"] == pytest.approx(1e-4) and body_w["weight_decay"] == 1e-4
     assert body_b["weight_decay"] == 0.0 and all(p.ndim <= 1 for p in body_b["params"])
@@ -74,7 +79,7 @@ def test_frozen_parameters_are_not_in_the_optimizer():
     model = create_model("simplecnn", num_classes=4)
     freeze(model, "backbone")
     groups = param_groups(model, weight_decay=1e-4, lr=1e-3)
-    assert [len(g["params"]) for g in groups] == [1, 1]
+    assert [len(g["params"]) for g in groups] == [2, 2]
     for param in model.parameters():
         param.requires_grad_(False)
     with pytest.raises(CnnlabError, match="nothing to train"):

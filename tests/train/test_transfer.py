@@ -56,7 +56,7 @@ def test_fine_tune_trains_the_head_first_then_everything_at_lower_backbone_rates
     data = load_data(config)
     trainer = Trainer(config, RunDir.create(config.out, "phases"), data)
     trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
-    assert trainable == ["classifier.weight", "classifier.bias"]
+    assert trainable == ["hidden.1.weight", "hidden.1.bias", "classifier.weight", "classifier.bias"]
     assert [g["lr"] for g in trainer.optimizer.param_groups] == [1e-3, 1e-3]
     trainer.enter_phase(1)
     assert all(p.requires_grad for p in trainer.model.parameters())
@@ -97,9 +97,9 @@ def test_summary_of_a_run_shows_what_is_frozen(trained_run, tmp_path, cli):
     code, out, _ = cli("summary", str(result.run_dir), "--json")
     assert code == 0
     summary = json.loads(out)
-    assert summary["totals"]["trainable_params"] == 256 * 2 + 2
-    assert [row["trainable"] for row in summary["stages"]] == [0, 0, 0, 0, 514]
-    assert next(r for r in summary["layers"] if r["name"] == "hidden.1")["trainable"] == 0
+    assert summary["totals"]["trainable_params"] == 2048 * 256 + 256 + 256 * 2 + 2
+    assert [row["trainable"] for row in summary["stages"]] == [0, 0, 0, 2048 * 256 + 256 + 256 * 2 + 2]
+    assert next(r for r in summary["layers"] if r["name"] == "features.2.0.conv")["trainable"] == 0
     code, out, _ = cli("summary", str(result.run_dir))
     assert code == 0 and "frozen" in out and "Stages" in out
 

@@ -49,14 +49,14 @@ def split_sequential(name: str, sequence: nn.Sequential) -> list[Stage]:
 def stages(model: nn.Module) -> list[Stage]:
     """The backbone's stages in forward order: the stem's layers together, each block stage, the head's hidden layers.
 
-    ResNet: conv1+bn1, layer1..layer4; VGG: the convs up to each max-pool, then classifier's hidden layers;
-    SimpleCNN: its three conv blocks, then `hidden`. The classifier itself is never a stage.
+    ResNet: conv1+bn1, layer1..layer4; VGG: the convs up to each max-pool; SimpleCNN: its three conv blocks.
+    The head (see `head_modules`) is never a stage.
     """
-    head = model.get_classifier()
+    heads = head_modules(model)
     result: list[Stage] = []
     stem: list[tuple[str, nn.Module]] = []
     for name, child in model.named_children():
-        if child is head or not has_params(child):
+        if any(child is head for head in heads) or not has_params(child):
             continue
         if is_leaf(child):
             stem.append((name, child))
@@ -64,8 +64,9 @@ def stages(model: nn.Module) -> list[Stage]:
         if stem:
             result.append(group(stem))
             stem = []
-        if any(module is head for module in child.modules()):
-            rest = [(f"{name}.{n}", m) for n, m in child.named_children() if m is not head and has_params(m)]
+        if any(module is head for module in child.modules() for head in heads):
+            rest = [(f"{name}.{n}", m) for n, m in child.named_children()
+                    if all(m is not head for head in heads) and has_params(m)]
             result += [group(rest)] if rest else []
         elif name == "features" and isinstance(child, nn.Sequential):
             result += split_sequential(name, child)
@@ -86,7 +87,7 @@ def parse_freeze(spec: str) -> str | int:
 
 
 def freeze(model: nn.Module, spec: str) -> None:
-    """Make the model trainable except what `spec` freezes: nothing, all but the classifier, or the first N stages."""
+    """Make the model trainable except what `spec` freezes: nothing, all but the head, or the first N stages."""
     how = parse_freeze(spec)
     for param in model.parameters():
         param.requires_grad_(True)
@@ -106,9 +107,14 @@ def freeze(model: nn.Module, spec: str) -> None:
             module.requires_grad_(False)
 
 
+def head_modules(model: nn.Module) -> list[nn.Module]:
+    """What `forward_head` runs with parameters (a zoo model says; for timm models, the classifier)."""
+    return model.head_modules() if hasattr(model, "head_modules") else [model.get_classifier()]
+
+
 def head_parameter_ids(model: nn.Module) -> set[int]:
-    """The ids of the classifier's parameters (the head that transfer learning replaces)."""
-    return {id(param) for param in model.get_classifier().parameters()}
+    """The ids of the head's parameters: trained at the full rate, and all that `--freeze backbone` leaves."""
+    return {id(param) for module in head_modules(model) for param in module.parameters()}
 
 
 def is_frozen(module: nn.Module) -> bool:
@@ -132,7 +138,7 @@ def phase_freeze(freeze_spec: str, fine_tune: int, epoch: int) -> str:
 def stage_report(model: nn.Module) -> list[dict]:
     """Each stage and the head with its parameter count and how many of them train."""
     rows = [(name, [p for m in modules for p in m.parameters()]) for name, modules in stages(model)]
-    rows.append(("head", list(model.get_classifier().parameters())))
+    rows.append(("head", [p for module in head_modules(model) for p in module.parameters()]))
     return [
         {"stage": name, "params": sum(p.numel() for p in params),
          "trainable": sum(p.numel() for p in params if p.requires_grad)}
