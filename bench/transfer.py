@@ -92,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/tmp/cifarL"), help="CIFAR-10 folder with train/, test/")
     parser.add_argument("--work", type=Path, default=Path("/tmp/cnnlab-transfer-bench"))
-    parser.add_argument("--pretrain-epochs", type=int, default=2)
+    parser.add_argument("--pretrain-epochs", type=int, default=8)
     parser.add_argument("--pretrain-run", type=Path, help="reuse this finished pretraining run of this script")
     parser.add_argument("--epochs", type=int, default=15, help="epochs on the small target subset")
     parser.add_argument("--fine-tune", type=int, default=2, help="head-only epochs of the fine-tune schedule")
