@@ -16,7 +16,8 @@ def test_imagenet_is_the_default_weights_and_names_are_members():
 
 
 def test_unknown_weights_name_lists_the_known_ones():
-    with pytest.raises(CnnlabError, match=r"unknown weights 'imagenet22k' for resnet18; known: imagenet .*IMAGENET1K_V1"):
+    known = r"unknown weights 'imagenet22k' for resnet18; known: imagenet .*IMAGENET1K_V1"
+    with pytest.raises(CnnlabError, match=known):
         torchvision_weights("resnet18", "imagenet22k")
     with pytest.raises(CnnlabError, match="simplecnn has no torchvision weights"):
         torchvision_weights("simplecnn", "imagenet")
@@ -50,7 +51,8 @@ def test_weights_for_another_architecture_name_the_missing_and_unexpected_keys(t
         apply_pretrained(model, "resnet18", str(tmp_path / "simple.pth"))
     message = str(err.value)
     assert "\n" not in message and "another architecture" in message
-    assert "fit resnet18" in message and "missing (conv1.weight, bn1.weight" in message and "unexpected (features.0.0.conv.weight" in message
+    assert "fit resnet18" in message and "missing (conv1.weight, bn1.weight" in message
+    assert "unexpected (features.0.0.conv.weight" in message
 
 
 def test_class_count_mismatch_without_a_head_swap_is_an_error():
@@ -113,7 +115,8 @@ def test_timm_hub_weights_offline_is_a_one_line_error_naming_the_options(monkeyp
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(CnnlabError, match=r"cannot load timm's weights for timm/resnet10t .*offline: a pre-filled HF_HOME"):
+    offline = r"cannot load timm's weights for timm/resnet10t .*offline: a pre-filled HF_HOME"
+    with pytest.raises(CnnlabError, match=offline):
         apply_pretrained(create_model("timm/resnet10t", num_classes=3), "timm/resnet10t", "timm")
     with pytest.raises(CnnlabError, match="unknown weights 'imagenet22k' for a timm model"):
         apply_pretrained(create_model("timm/resnet10t", num_classes=3), "timm/resnet10t", "imagenet22k")

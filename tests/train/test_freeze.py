@@ -1,4 +1,4 @@
-"""Freezing: stages are named as the architecture reads, frozen BatchNorm stays in eval, the backbone gets lower rates."""
+"""Freezing: stages named as the architecture reads, frozen BatchNorm stays in eval, lower backbone rates."""
 
 import pytest
 import torch

@@ -39,14 +39,15 @@ def train(
     tta: Optional[bool] = typer.Option(None, help="Flip test-time augmentation at evaluation."),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without improvement."),
     pretrained: Optional[str] = typer.Option(
-        None, help="Start from weights: imagenet (torchvision), a weights name, timm (timm/<name>), a .pth/.safetensors "
-        "file or a cnnlab run directory."),
+        None, help="Start from weights: imagenet (torchvision), a weights name, timm (timm/<name>), "
+        "a .pth/.safetensors file or a cnnlab run directory."),
     freeze: Optional[str] = typer.Option(None, help="Freeze none, backbone (all but the head) or the first N stages."),
     fine_tune: Optional[int] = typer.Option(
         None, help="Train only the head for this many epochs, then unfreeze (to --freeze) at lower backbone rates."),
     lr_mult_backbone: Optional[float] = typer.Option(
         None, help="Backbone learning rate = --lr x this (default 0.1 with --fine-tune, else 1)."),
-    keep_head: Optional[bool] = typer.Option(None, help="Keep the pretrained head (same classes) instead of a new one."),
+    keep_head: Optional[bool] = typer.Option(
+        None, help="Keep the pretrained head (same classes) instead of a new one."),
     preprocess: Optional[str] = typer.Option(
         None, help=options.choice_help("preprocess", "Input size and mean/std from the data or the weights")),
     name: Optional[str] = typer.Option(None, help="Run directory name (default: model-data-time)."),

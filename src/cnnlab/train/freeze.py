@@ -1,4 +1,4 @@
-"""Freezing for transfer learning: a model's backbone stages, which of them train, BatchNorm of frozen stages in eval."""
+"""Freezing for transfer learning: a model's backbone stages, which of them train, frozen BatchNorm in eval."""
 
 from torch import nn
 
@@ -131,7 +131,7 @@ def train_mode(model: nn.Module) -> None:
 
 
 def phase_freeze(freeze_spec: str, fine_tune: int, epoch: int) -> str:
-    """What is frozen during an epoch (0-based): the backbone for the `fine_tune` head-only epochs, then `freeze_spec`."""
+    """What is frozen in an epoch (0-based): the backbone for the `fine_tune` head-only epochs, then `freeze_spec`."""
     return "backbone" if epoch < fine_tune else freeze_spec
 
 

@@ -22,7 +22,8 @@ def param_groups(model: nn.Module, weight_decay: float, lr: float, backbone_mult
     if not groups:
         raise CnnlabError("every parameter is frozen: nothing to train (see --freeze)")
     return [
-        {"params": params, "weight_decay": 0.0 if no_decay else weight_decay, "lr": lr * (backbone_mult if backbone else 1)}
+        {"params": params, "weight_decay": 0.0 if no_decay else weight_decay,
+         "lr": lr * (backbone_mult if backbone else 1)}
         for (backbone, no_decay), params in sorted(groups.items())
     ]
 
