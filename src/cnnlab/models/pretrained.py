@@ -157,10 +157,10 @@ def check_keys(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
                           f"keys {'; '.join(problems)}")
 
 
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str, reset_head: bool = True) -> int:
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str, reset_head: bool = True) -> None:
     """Load weights strictly, then give the model a fresh head (`reset_classifier`) unless `reset_head` is False.
 
-    Returns the class count of the weights' head. Keeping the head needs the same class count as the model.
+    Keeping the head needs the same class count as the model.
     """
     state = adapt_input_channels(state, model)
     head = classifier_name(model) + ".weight"
@@ -177,7 +177,6 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str, 
     model.load_state_dict(state)
     if reset_head:
         model.reset_classifier(classes)
-    return source_classes
 
 
 def load_timm_pretrained(model: nn.Module, source: str) -> None:
