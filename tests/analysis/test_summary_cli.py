@@ -26,7 +26,7 @@ def test_json_reports_resnet50_totals_and_layers():
     assert data["totals"]["flops"] > 0 and data["totals"]["activation_bytes"] > 0
     first, last = data["layers"][0], data["layers"][-1]
     assert first == {"name": "conv1", "type": "Conv2d", "output_shape": [64, 112, 112], "params": 9408,
-                     "flops": 2 * 64 * 112 * 112 * 3 * 7 * 7, "receptive_field": [7, 7], "stride": [2, 2]}
+                     "trainable": 9408, "flops": 2 * 64 * 112 * 112 * 3 * 7 * 7, "receptive_field": [7, 7], "stride": [2, 2]}
     assert last["output_shape"] == [1000] and last["receptive_field"] == "global" and last["stride"] is None
 
 

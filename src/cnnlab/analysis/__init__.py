@@ -2,7 +2,7 @@
 
 from cnnlab.analysis.flops import FlopCounter
 from cnnlab.analysis.receptive import GLOBAL, UNKNOWN, FieldTracker, Reach
-from cnnlab.analysis.summary import LayerRow, Summary, Totals, summarize, summarize_model
+from cnnlab.analysis.summary import LayerRow, Summary, Totals, summarize, summarize_model, summarize_run
 
 __all__ = [
     "GLOBAL",
@@ -15,4 +15,5 @@ __all__ = [
     "Totals",
     "summarize",
     "summarize_model",
+    "summarize_run",
 ]

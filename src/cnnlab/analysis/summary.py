@@ -7,7 +7,8 @@ row's output tensors for one image, at the model's dtype (float32: 4 bytes per e
 output counts again. Receptive fields are the theoretical ones (they may exceed the input).
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,7 +18,9 @@ from cnnlab.analysis.flops import FlopCounter
 from cnnlab.analysis.receptive import FieldTracker, Reach
 from cnnlab.analysis.tensors import tensors_in
 from cnnlab.errors import CnnlabError
+from cnnlab.inference import load_model
 from cnnlab.models import create_model
+from cnnlab.train.freeze import freeze, stage_report
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class LayerRow:
     type: str
     output_shape: tuple[int, ...] | None
     params: int
+    trainable: int
     flops: int
     output_bytes: int
     reach: Reach | None = field(repr=False)
@@ -50,6 +54,7 @@ class LayerRow:
             "type": self.type,
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
             "params": self.params,
+            "trainable": self.trainable,
             "flops": self.flops,
             "receptive_field": list(rf) if isinstance(rf, tuple) else rf,
             "stride": list(self.stride) if self.stride is not None else None,
@@ -75,6 +80,7 @@ class Summary:
     input_shape: tuple[int, ...]
     layers: list[LayerRow]
     totals: Totals
+    stages: list[dict] | None = None  # a trained run's stages with their trainable parameters (see train.freeze)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready values."""
@@ -83,6 +89,7 @@ class Summary:
             "input": list(self.input_shape),
             "layers": [row.to_dict() for row in self.layers],
             "totals": asdict(self.totals),
+            **({"stages": self.stages} if self.stages is not None else {}),
         }
 
 
@@ -125,14 +132,15 @@ class _Recorder:
         if not _is_leaf(module):
             return
         tensors = tensors_in(output)
-        params = 0 if module in self.counted else sum(p.numel() for p in module.parameters())
+        counted = [] if module in self.counted else list(module.parameters())
         self.counted.add(module)
         self.rows.append(
             LayerRow(
                 name=self.names.get(module, type(module).__name__),
                 type=type(module).__name__,
                 output_shape=tuple(tensors[0].shape[1:]) if tensors else None,
-                params=params,
+                params=sum(p.numel() for p in counted),
+                trainable=sum(p.numel() for p in counted if p.requires_grad),
                 flops=self.flops.total - flops_before,
                 output_bytes=_nbytes(output),
                 reach=self.fields.reach(output),
@@ -208,3 +216,12 @@ def summarize_model(
     with torch.device("meta"):
         model = create_model(name, num_classes=num_classes, in_chans=in_chans)
     return summarize(model, input_shape or model.default_cfg["input_size"], name=name)
+
+
+def summarize_run(path: str | Path) -> Summary:
+    """Summarise a trained run (or checkpoint) on its own input, with what its training left frozen and trainable."""
+    loaded = load_model(path)
+    train = loaded.meta.get("train", {})
+    freeze(loaded.model, train.get("freeze", "none"))
+    result = summarize(loaded.model, loaded.input_shape, name=f"{loaded.meta['model']['model']} ({Path(path).name})")
+    return replace(result, stages=stage_report(loaded.model))

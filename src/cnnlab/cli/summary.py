@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
@@ -23,7 +24,8 @@ EPILOG = (
     "  cnnlab summary vgg16     # receptive fields 3, 5, 6, 10, ... 212\n\n"
     "  cnnlab summary resnet50 --input 3x224x224 --json\n\n"
     "  cnnlab summary simplecnn --input 3x64x64 --num-classes 100\n\n"
-    "  cnnlab summary vgg16 --dense-equivalent   # a dense layer per conv: 150,528 inputs at 224x224x3"
+    "  cnnlab summary vgg16 --dense-equivalent   # a dense layer per conv: 150,528 inputs at 224x224x3\n\n"
+    "  cnnlab summary runs/resnet18-flowers     # a trained run: which stages are frozen, which train"
 )
 
 
@@ -63,11 +65,31 @@ def _row(row: LayerRow) -> tuple[str, ...]:
         row.name,
         row.type,
         _shape(row.output_shape),
-        f"{row.params:,}" if row.params else "",
+        _params(row),
         _si(row.flops) if row.flops else "",
         _axes(row.receptive_field),
         _axes(row.stride),
     )
+
+
+def _params(row: LayerRow) -> str:
+    """A layer's parameter count, marked when some or all of them are frozen."""
+    if not row.params:
+        return ""
+    if row.trainable == row.params:
+        return f"{row.params:,}"
+    return f"{row.params:,} {'frozen' if row.trainable == 0 else 'part-frozen'}"
+
+
+def render_stages(stages: list[dict]) -> Table:
+    """A run's stages with their parameters and how many train."""
+    table = Table(box=box.SIMPLE_HEAD, title="Stages (what training left frozen)", pad_edge=False)
+    for header in ("Stage", "Params", "Trainable", "State"):
+        table.add_column(header, justify="left" if header in ("Stage", "State") else "right", no_wrap=True)
+    for stage in stages:
+        state = "trains" if stage["trainable"] == stage["params"] else "frozen" if not stage["trainable"] else "part"
+        table.add_row(stage["stage"], f"{stage['params']:,}", f"{stage['trainable']:,}", state)
+    return table
 
 
 def render(summary: Summary) -> Group:
@@ -84,7 +106,8 @@ def render(summary: Summary) -> Group:
     grid.add_row("FLOPs", f"{_si(totals.flops)} ({totals.flops:,}; 2 x multiply-accumulates, one image)")
     grid.add_row("Activations", f"{_bytes(totals.activation_bytes)} (sum of layer outputs, one image)")
     grid.add_row("Input", f"{_bytes(totals.input_bytes)} ({_shape(summary.input_shape)})")
-    return Group(table, Panel(grid, title="Totals", expand=False))
+    parts = [table, Panel(grid, title="Totals", expand=False)]
+    return Group(*parts, *([render_stages(summary.stages)] if summary.stages is not None else []))
 
 
 def render_dense(report: DenseReport) -> Group:
@@ -109,7 +132,7 @@ def render_dense(report: DenseReport) -> Group:
 
 
 def summary(
-    model: str = typer.Argument(..., help="Model name or spec, e.g. resnet50 or simplecnn:se=true."),
+    model: str = typer.Argument(..., help="Model name or spec (resnet50, simplecnn:se=true), or a run directory."),
     input: Optional[str] = typer.Option(None, "--input", help="Input CxHxW, e.g. 3x224x224 (default: the model's)."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", min=1, help="Classes of the head."),
     dense_equivalent: bool = typer.Option(
@@ -118,7 +141,7 @@ def summary(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Per-layer output shape, parameters, FLOPs, receptive field and stride of a model, with totals."""
-    from cnnlab.analysis import summarize_model  # torch loads only when the verb runs
+    from cnnlab.analysis import summarize_model, summarize_run  # torch loads only when the verb runs
 
     if dense_equivalent:
         from cnnlab.analysis.dense import dense_equivalent as dense_report
@@ -129,7 +152,10 @@ def summary(
             return
         Console(width=None if sys.stdout.isatty() else 120).print(render_dense(report))
         return
-    result = summarize_model(model, parse_shape(input) if input else None, num_classes)
+    if Path(model).exists():
+        result = summarize_run(model)
+    else:
+        result = summarize_model(model, parse_shape(input) if input else None, num_classes)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return

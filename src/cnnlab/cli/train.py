@@ -18,6 +18,8 @@ EPILOG = (
     "  cnnlab train --resume runs/simplecnn-sample-20261126-170000\n\n"
     "  cnnlab train --data ~/cifar10 --devices 4 --sync-bn          # DDP on 4 GPUs of this machine\n\n"
     "  torchrun --nproc-per-node 4 -m cnnlab train --data ~/cifar10  # the same, started by torchrun\n\n"
+    "  cnnlab train --data ~/flowers --model resnet18 --pretrained imagenet --fine-tune 2 --epochs 10\n\n"
+    "  cnnlab train --data ~/target --pretrained runs/simplecnn-cifar --freeze backbone --epochs 5\n\n"
     "Recipes: " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items())
 )
 
@@ -51,6 +53,18 @@ def train(
     ),
     tta: Optional[bool] = typer.Option(None, help="Flip test-time augmentation at evaluation."),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without improvement."),
+    pretrained: Optional[str] = typer.Option(
+        None, help="Start from weights: imagenet (torchvision), a weights name, timm (timm/<name>), "
+        "a .pth/.safetensors file or a cnnlab run directory."),
+    freeze: Optional[str] = typer.Option(None, help="Freeze none, backbone (all but the head) or the first N stages."),
+    fine_tune: Optional[int] = typer.Option(
+        None, help="Train only the head for this many epochs, then unfreeze (to --freeze) at lower backbone rates."),
+    lr_mult_backbone: Optional[float] = typer.Option(
+        None, help="Backbone learning rate = --lr x this (default 0.1 with --fine-tune, else 1)."),
+    keep_head: Optional[bool] = typer.Option(
+        None, help="Keep the pretrained head (same classes) instead of a new one."),
+    preprocess: Optional[str] = typer.Option(
+        None, help=options.choice_help("preprocess", "Input size and mean/std from the data or the weights")),
     name: Optional[str] = typer.Option(None, help="Run directory name (default: model-data-time)."),
     resume: Optional[str] = typer.Option(None, help="Continue a run directory from its last checkpoint."),
     devices: Optional[int] = typer.Option(None, help="Train with DDP on this many processes of this machine (one per GPU)."),
@@ -62,9 +76,12 @@ def train(
     """Train a CNN and write a run directory (config, metrics, checkpoints, TensorBoard events)."""
     settings = {k: v for k, v in locals().items() if k not in ("setup", "resume", "devices", "report")} | setup
     recipe = settings.pop("recipe")
+    from cnnlab.models.pretrained import run_model_name
     from cnnlab.train.distributed import World, launch
     from cnnlab.train.trainer import fit, resolve_config  # torch loads only when the verb runs
 
+    if pretrained and settings["model"] is None:  # a cnnlab run names its own architecture
+        settings["model"] = run_model_name(pretrained)
     config = None if resume else resolve_config(recipe, **settings)
     result = launch(devices, fit, config, resume)[0] if devices else fit(config, resume)
     if not World.from_env().is_main:

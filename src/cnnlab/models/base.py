@@ -35,6 +35,10 @@ class ZooModel(nn.Module, ABC):
         """The final Linear layer that produces the logits."""
         return self.get_submodule(self.classifier_path)
 
+    def head_modules(self) -> list[nn.Module]:
+        """The modules with parameters that `forward_head` runs: what transfer learning trains as the head."""
+        return [self.get_classifier()]
+
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the final Linear with a fresh one for `num_classes` outputs (same inputs, device and dtype)."""
         old = self.get_classifier()
@@ -61,3 +65,7 @@ class FlattenHeadModel(ZooModel):
         """Pool, flatten, the hidden layers; then the classifier unless `pre_logits`."""
         x = self.hidden(self.pool(x))
         return x if pre_logits else self.classifier(x)
+
+    def head_modules(self) -> list[nn.Module]:
+        """The fully connected layers: `hidden` and `classifier`."""
+        return [self.hidden, self.classifier]

@@ -61,6 +61,10 @@ class VGG(ZooModel):
                 nn.init.normal_(module.weight, 0, 0.01)
                 nn.init.zeros_(module.bias)
 
+    def head_modules(self) -> list[nn.Module]:
+        """The three fully connected layers of `classifier`."""
+        return [self.classifier]
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images (N, C, H, W) -> feature map (N, 512, H/32, W/32)."""
         return self.features(x)

@@ -12,6 +12,7 @@ CHOICES = {
     "policy": ("none", "randaugment", "trivialaugment", "autoaugment", "augmix"),
     "class_weights": ("none", "auto"),
     "sampler": ("shuffle", "balanced"),
+    "preprocess": ("data", "weights"),
 }
 
 
@@ -64,6 +65,12 @@ class TrainConfig:
     recipe: str | None = None
     sync_bn: bool = False
     dist_timeout: float = 300.0
+    pretrained: str | None = None  # transfer learning: imagenet, a weights name, a file or a run directory
+    freeze: str = "none"  # none, backbone or a number of leading stages
+    fine_tune: int = 0  # epochs of head-only training (backbone frozen) before `freeze` applies
+    lr_mult_backbone: float | None = None  # backbone lr = lr * this (default 0.1 with --fine-tune, else 1)
+    keep_head: bool = False  # load the pretrained head too (same classes) instead of replacing it
+    preprocess: str = "data"  # input size and mean/std from the data or from the pretrained weights
 
     def __post_init__(self) -> None:
         """Refuse values outside the allowed choices and impossible numbers."""
@@ -83,6 +90,19 @@ class TrainConfig:
             raise CnnlabError("--dist-timeout must be a positive number of seconds")
         if min(self.mixup, self.cutmix) < 0:
             raise CnnlabError("--mixup and --cutmix are Beta alphas: 0 (off) or positive, e.g. 0.2 and 1.0")
+        if not 0 <= self.fine_tune < self.epochs:
+            raise CnnlabError(f"--fine-tune {self.fine_tune} must be 0 or more and fewer than --epochs {self.epochs}")
+        if self.lr_mult_backbone is not None and self.lr_mult_backbone < 0:
+            raise CnnlabError("--lr-mult-backbone must be 0 or more (0.1: the backbone learns 10x slower)")
+        if self.preprocess == "weights" and self.pretrained is None:
+            raise CnnlabError("--preprocess weights needs --pretrained")
+
+    @property
+    def backbone_lr_mult(self) -> float:
+        """The backbone's learning-rate multiplier: the explicit one, else 0.1 when fine-tuning, else 1."""
+        if self.lr_mult_backbone is not None:
+            return self.lr_mult_backbone
+        return 0.1 if self.fine_tune else 1.0
 
     def to_dict(self) -> dict:
         """Plain JSON-ready settings."""

@@ -5,21 +5,32 @@ import math
 import torch
 from torch import nn
 
+from cnnlab.errors import CnnlabError
 from cnnlab.train.config import TrainConfig
+from cnnlab.train.freeze import head_parameter_ids
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two groups: weights of convs and linears decay; biases and normalisation parameters do not."""
-    decay, no_decay = [], []
+def param_groups(model: nn.Module, weight_decay: float, lr: float, backbone_mult: float = 1.0) -> list[dict]:
+    """Trainable parameters grouped by decay (convs and linears decay; biases and norms do not) and learning rate
+    (the classifier's at `lr`, the backbone's at `lr * backbone_mult`); the classifier's groups come first."""
+    head = head_parameter_ids(model) if backbone_mult != 1.0 else None
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for param in model.parameters():
         if param.requires_grad:
-            (no_decay if param.ndim <= 1 else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            backbone = head is not None and id(param) not in head
+            groups.setdefault((backbone, param.ndim <= 1), []).append(param)
+    if not groups:
+        raise CnnlabError("every parameter is frozen: nothing to train (see --freeze)")
+    return [
+        {"params": params, "weight_decay": 0.0 if no_decay else weight_decay,
+         "lr": lr * (backbone_mult if backbone else 1)}
+        for (backbone, no_decay), params in sorted(groups.items())
+    ]
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """SGD (momentum, optionally Nesterov), Adam or AdamW over the model's trainable parameters."""
-    groups = param_groups(model, config.weight_decay)
+    groups = param_groups(model, config.weight_decay, config.lr, config.backbone_lr_mult)
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "adamw":

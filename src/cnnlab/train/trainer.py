@@ -20,10 +20,12 @@ from cnnlab.data.policies import Mixer, Policy, dominant_labels
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
+from cnnlab.models.pretrained import apply_pretrained, weights_preprocessing
 from cnnlab.train import distributed
 from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.evaluation import predict_logits
+from cnnlab.train.freeze import freeze, phase_freeze, train_mode
 from cnnlab.train.imbalance import balance
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.optim import build_optimizer, build_scheduler
@@ -99,6 +101,12 @@ class Trainer:
         self.record = model_record(config, data)
         torch.manual_seed(config.seed)
         self.model = create_model(config.model, num_classes=len(data.classes), in_chans=data.input_shape[0])
+        if config.pretrained:
+            apply_pretrained(self.model, config.model, config.pretrained, reset_head=not config.keep_head)
+        if world.distributed and config.fine_tune:
+            raise CnnlabError("--fine-tune changes which parameters train mid-run, which DDP does not allow: "
+                              "train the head first, then a second run with --pretrained RUN")
+        freeze(self.model, phase_freeze(config.freeze, config.fine_tune, 0))  # before DDP records what trains
         self.model = distributed.sync_batchnorm(self.model, world, config.sync_bn)
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=memory_format)
@@ -114,14 +122,22 @@ class Trainer:
             **policies_for(config, data, self.device), **loader_args,
         ), world, drop_small=True)
         self.val_loader = distributed.ShardedLoader(DeviceLoader(data.val, max(256, config.batch_size), **loader_args), world)
-        self.optimizer = build_optimizer(self.model, config)
-        self.scheduler = build_scheduler(self.optimizer, config, len(self.train_loader))
+        self.enter_phase(0)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.ema = (
             AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
             if config.ema else None
         )
         self.epoch, self.best_accuracy, self.bad_epochs = 0, -1.0, 0
+
+    def enter_phase(self, epoch: int) -> None:
+        """Freeze what the phase of `epoch` freezes (see --fine-tune), with a fresh optimizer and schedule over it."""
+        config = self.config
+        freeze(self.model, phase_freeze(config.freeze, config.fine_tune, epoch))
+        epochs = config.fine_tune if epoch < config.fine_tune else config.epochs - config.fine_tune
+        self.optimizer = build_optimizer(self.model, config)
+        phase = dataclasses.replace(config, epochs=epochs, fine_tune=0)
+        self.scheduler = build_scheduler(self.optimizer, phase, len(self.train_loader))
 
     @property
     def eval_model(self) -> nn.Module:
@@ -148,7 +164,7 @@ class Trainer:
 
     def train_epoch(self) -> dict:
         """One pass over the training set; stops the run on a NaN or infinite loss."""
-        self.model.train()
+        train_mode(self.model)
         total_loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen, start = 0, time.perf_counter()
@@ -216,6 +232,8 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Continue from a `last` checkpoint: weights, optimizer, schedule, EMA, RNG and counters."""
         sections, optimizer, meta = load_checkpoint(path)
+        if 0 < self.config.fine_tune < meta["epoch"]:  # the switch to the full phase happened before this checkpoint
+            self.enter_phase(meta["epoch"])
         self.model.load_state_dict(sections["model"])
         self.optimizer.load_state_dict(optimizer)
         self.scheduler.load_state_dict(meta["scheduler"])
@@ -235,6 +253,8 @@ class Trainer:
         main = self.world.is_main
         with Logbook(self.run, self.config.epochs, first_epoch=self.epoch + 1) if main else contextlib.nullcontext() as log:
             while self.epoch < self.config.epochs:
+                if 0 < self.config.fine_tune == self.epoch:
+                    self.enter_phase(self.epoch)
                 row = self.train_epoch()
                 self.epoch += 1
                 row = {"epoch": self.epoch, **row, **self.validate()}
@@ -292,8 +312,12 @@ def fit(config: TrainConfig | None = None, resume: str | Path | None = None, **o
 
 def load_data(config: TrainConfig) -> Dataset:
     """The run's dataset as its settings describe it, reported on the console."""
+    weights = weights_preprocessing(config.model, config.pretrained) if config.preprocess == "weights" else None
     data = load_dataset(config.data, data_dir=config.data_dir, download=config.download, val_split=config.val_split,
-                        seed=config.seed, size=config.image_size, stream=config.stream)
+                        seed=config.seed, size=weights.size if weights else config.image_size, stream=config.stream)
+    if weights:
+        adapted = weights.for_channels(data.input_shape[0])
+        data.mean, data.std = adapted.mean, adapted.std
     report_data(data)
     return data
 
