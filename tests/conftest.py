@@ -81,9 +81,12 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> Cli:
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[object]:
-    """A real headless Chromium (Debian's package) driven by Playwright; CI must have it, elsewhere it may skip."""
+    """A real headless Chromium (Debian's package) driven by Playwright; CI must have it, elsewhere it may skip.
+
+    One per test: Playwright's sync API keeps an event loop running in this thread while it is open, and other
+    tests call asyncio.run."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright
