@@ -18,7 +18,7 @@ from cnnlab.analysis.summary import summarize_model
 from cnnlab.console import console
 from cnnlab.errors import CnnlabError
 from cnnlab.models.spec import format_value, parse_spec
-from cnnlab.train.run import RunDir
+from cnnlab.run import RunDir
 from cnnlab.train.trainer import fit, resolve_config
 from cnnlab.viz.plots import save_tradeoff
 

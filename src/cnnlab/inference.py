@@ -6,11 +6,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab.checkpoint import checkpoint_path, load_checkpoint
 from cnnlab.data.decode import decode_files, is_image_path
 from cnnlab.data.loader import normalize
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
-from cnnlab.train.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -39,19 +39,6 @@ class LoadedModel:
         """Logits of uint8 images, in batches."""
         parts = [self.model(self.preprocess(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
         return torch.cat(parts) if parts else torch.empty(0, len(self.classes))
-
-
-def checkpoint_path(path: str | Path) -> Path:
-    """A checkpoint file itself, or a run directory's best (else last) checkpoint."""
-    path = Path(path)
-    if path.is_dir():
-        for name in ("best.safetensors", "last.safetensors"):
-            if (path / "checkpoints" / name).is_file():
-                return path / "checkpoints" / name
-        raise CnnlabError(f"{path} has no checkpoints (expected {path}/checkpoints/best.safetensors)")
-    if not path.exists():
-        raise CnnlabError(f"{path}: no such run directory or checkpoint")
-    return path
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:

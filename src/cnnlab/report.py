@@ -10,7 +10,7 @@ from cnnlab.data.datasets import Dataset
 from cnnlab.data.loader import batch_source
 from cnnlab.evaluate import evaluate_on, evaluation_data
 from cnnlab.inference import LoadedModel, load_model
-from cnnlab.train.run import RunDir
+from cnnlab.run import RunDir
 from cnnlab.viz.curves import save_curves
 from cnnlab.viz.filters import save_filters
 from cnnlab.viz.gradcam import grad_cam

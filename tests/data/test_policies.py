@@ -91,8 +91,8 @@ def test_training_with_a_policy_and_mixing_names_its_train_accuracy(colour_folde
 
 
 def test_resume_repeats_the_policy_mixing_and_balanced_draws(colour_folder, tmp_path, monkeypatch):
+    from cnnlab.checkpoint import load_checkpoint
     from cnnlab.train import trainer as trainer_module
-    from cnnlab.train.checkpoint import load_checkpoint
 
     settings = dict(data=str(colour_folder), out=str(tmp_path), epochs=3, batch_size=32, lr=2e-3,
                     policy="randaugment", mixup=0.4, cutmix=1.0, sampler="balanced")

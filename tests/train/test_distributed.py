@@ -11,10 +11,10 @@ import torch
 import torch.distributed as dist
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run import RunDir
 from cnnlab.train import distributed
 from cnnlab.train import trainer as trainer_module
 from cnnlab.train.distributed import ShardedLoader, World, launch
-from cnnlab.train.run import RunDir
 from cnnlab.train.trainer import fit, resolve_config
 
 

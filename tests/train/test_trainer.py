@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
+from cnnlab.checkpoint import load_checkpoint
 from cnnlab.errors import CnnlabError
 from cnnlab.train import trainer as trainer_module
-from cnnlab.train.checkpoint import load_checkpoint
 from cnnlab.train.trainer import fit, resolve_config
 
 TINY = dict(model="simplecnn", epochs=3, batch_size=32, lr=2e-3, seed=0)

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
+from cnnlab.checkpoint import load_checkpoint
 from cnnlab.inference import load_model
-from cnnlab.train.checkpoint import load_checkpoint
-from cnnlab.train.run import RunDir
+from cnnlab.run import RunDir
 from cnnlab.train.trainer import Trainer, fit, load_data, resolve_config
 
 from conftest import write_colour_images

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from torch import nn
 from torchvision.models import WeightsEnum
 
+from cnnlab.checkpoint import checkpoint_path, load_checkpoint
 from cnnlab.errors import CnnlabError
 from cnnlab.models.registry import TIMM_PREFIX, model_info
 from cnnlab.models.spec import parse_spec
@@ -85,9 +86,6 @@ def unwrap(state: dict) -> dict[str, torch.Tensor]:
 
 def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from a .pth/.pt (weights_only), a .safetensors file, a cnnlab checkpoint or a run directory."""
-    from cnnlab.inference import checkpoint_path
-    from cnnlab.train.checkpoint import load_checkpoint
-
     path = checkpoint_path(path)
     if path.suffix == ".safetensors":
         return load_checkpoint(path)[0]["model"] if is_checkpoint(path) else load_file(str(path))
@@ -203,9 +201,6 @@ def apply_pretrained(model: nn.Module, model_name: str, source: str, reset_head:
 
 def run_model_name(source: str) -> str | None:
     """The model (name and variants) a cnnlab run or checkpoint was trained as; None for other sources."""
-    from cnnlab.inference import checkpoint_path
-    from cnnlab.train.checkpoint import load_checkpoint
-
     if not Path(source).expanduser().exists():
         return None
     path = checkpoint_path(Path(source).expanduser())
@@ -217,9 +212,6 @@ def run_model_name(source: str) -> str | None:
 def weights_preprocessing(model_name: str, source: str) -> Preprocessing:
     """The input size and mean/std the weights were trained with (a plain weights file does not say: an error)."""
     if is_local(source):
-        from cnnlab.inference import checkpoint_path
-        from cnnlab.train.checkpoint import load_checkpoint
-
         path = checkpoint_path(Path(source).expanduser())
         record = load_checkpoint(path)[2]["model"] if path.suffix == ".safetensors" and is_checkpoint(path) else None
         if record is None:

@@ -1,1 +1,1 @@
-"""Training: configuration, recipes, the loop, checkpoints, logs and the learning-rate range test."""
+"""Training: configuration, recipes, the loop, logs, distributed runs, freezing and the learning-rate range test."""

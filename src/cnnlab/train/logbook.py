@@ -3,7 +3,7 @@
 from types import TracebackType
 
 from cnnlab.console import console
-from cnnlab.train.run import RunDir
+from cnnlab.run import RunDir
 
 SCALARS = {
     "train_loss": "loss/train",

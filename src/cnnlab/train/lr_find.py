@@ -11,9 +11,9 @@ import torch
 
 from cnnlab.console import console, progress_bar
 from cnnlab.errors import CnnlabError
+from cnnlab.run import RunDir, default_run_name
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.precision import flush_denormals
-from cnnlab.train.run import RunDir, default_run_name
 from cnnlab.train.trainer import Trainer, load_data
 
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from cnnlab.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.console import console, progress_bar
 from cnnlab.data.augment import AugmentConfig, build_augment
 from cnnlab.data.datasets import Dataset, load_dataset
@@ -21,8 +22,8 @@ from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
 from cnnlab.models.pretrained import apply_pretrained, weights_preprocessing
+from cnnlab.run import RunDir, default_run_name
 from cnnlab.train import distributed
-from cnnlab.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.evaluation import predict_logits
 from cnnlab.train.freeze import freeze, phase_freeze, train_mode
@@ -31,7 +32,6 @@ from cnnlab.train.logbook import Logbook
 from cnnlab.train.optim import build_optimizer, build_scheduler
 from cnnlab.train.precision import flush_denormals, pick_dtype
 from cnnlab.train.recipes import recipe_settings
-from cnnlab.train.run import RunDir, default_run_name
 
 
 @dataclass

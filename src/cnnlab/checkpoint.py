@@ -78,3 +78,16 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]
             sections.setdefault(prefix, {})[key] = value
     optimizer = unflatten_optimizer(optim, meta.pop("optimizer")) if "optimizer" in meta else None
     return sections, optimizer, meta
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file itself, or a run directory's best (else last) checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (path / "checkpoints" / name).is_file():
+                return path / "checkpoints" / name
+        raise CnnlabError(f"{path} has no checkpoints (expected {path}/checkpoints/best.safetensors)")
+    if not path.exists():
+        raise CnnlabError(f"{path}: no such run directory or checkpoint")
+    return path
