@@ -37,10 +37,9 @@ def evaluation_data(loaded: LoadedModel, data: str | None = None, data_dir: str 
     source = data or train.get("data")
     if source is None:
         raise CnnlabError("this checkpoint does not name its dataset: pass --data")
-    channels, height, width = loaded.input_shape
     dataset = load_dataset(source, data_dir=data_dir or (None if data else train.get("data_dir")),
                            val_split=train.get("val_split", 0.1), seed=train.get("seed", 0),
-                           channels=channels, size=height if height == width else (height, width),
+                           channels=loaded.input_shape[0], size=loaded.image_size,
                            stream=train.get("stream"))
     if dataset.classes != loaded.classes:
         raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's {loaded.classes[:5]}...")

@@ -145,16 +145,12 @@ def verification_images(loaded: LoadedModel, images: list[str | Path] | None, co
     if images:
         pixels, _, _ = loaded.decode(expand_images(images)[:count])
         return pixels
-    from cnnlab.data.datasets import load_dataset
     from cnnlab.data.loader import batch_source
+    from cnnlab.evaluate import evaluation_data  # the data loads only when no images are named
 
-    train = loaded.meta.get("train", {})
-    if "data" not in train:
+    if "data" not in loaded.meta.get("train", {}):
         raise CnnlabError("this checkpoint does not name its dataset: pass --images to verify the export")
-    channels, height, width = loaded.input_shape
-    dataset = load_dataset(train["data"], data_dir=train.get("data_dir"), val_split=train.get("val_split", 0.1),
-                           seed=train.get("seed", 0), channels=channels,
-                           size=height if height == width else (height, width), stream=train.get("stream"))
+    dataset = evaluation_data(loaded)
     return next(iter(batch_source(dataset.val, count)))[0]
 
 

@@ -29,10 +29,15 @@ class LoadedModel:
         """uint8 images (N, C, H, W) → the normalised float batch the model takes."""
         return normalize(images.float(), self.mean, self.std)
 
+    @property
+    def image_size(self) -> int | tuple[int, int]:
+        """The size images are decoded to for this model: one side when square, else (height, width)."""
+        _, height, width = self.input_shape
+        return height if height == width else (height, width)
+
     def decode(self, files: list[Path]) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
         """Image files as the model takes them (channels, size): uint8 images, indices kept, files skipped."""
-        channels, height, width = self.input_shape
-        return decode_files(files, channels=channels, size=height if height == width else (height, width))
+        return decode_files(files, channels=self.input_shape[0], size=self.image_size)
 
     @torch.no_grad()
     def logits(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
@@ -76,12 +81,12 @@ def predict_files(
     files = expand_images(paths)
     images, kept, skipped = loaded.decode(files)
     probabilities = loaded.logits(images).softmax(1) if kept else torch.empty(0)
-    top = min(top, len(loaded.classes))
-    results = []
-    for row, index in zip(probabilities, kept):
-        values, classes = row.topk(top)
-        results.append({
-            "file": str(files[index]),
-            "top": [{"class": loaded.classes[c], "probability": round(v, 6)} for v, c in zip(values.tolist(), classes.tolist())],
-        })
+    results = [{"file": str(files[index]), "top": top_k(row, loaded.classes, top)}
+               for row, index in zip(probabilities, kept)]
     return results, skipped
+
+
+def top_k(probabilities: torch.Tensor, classes: list[str], k: int) -> list[dict]:
+    """The k most probable classes of one image, most probable first."""
+    values, indices = probabilities.topk(min(k, len(classes)))
+    return [{"class": classes[i], "probability": round(v, 6)} for v, i in zip(values.tolist(), indices.tolist())]

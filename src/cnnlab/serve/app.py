@@ -19,7 +19,7 @@ from cnnlab import __version__
 from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError
 from cnnlab.export import is_exported, load_any
-from cnnlab.inference import LoadedModel
+from cnnlab.inference import LoadedModel, top_k
 from cnnlab.serve.batcher import Batcher
 from cnnlab.serve.limits import Limits, UploadRefused, check_upload
 from cnnlab.serve.overlay import overlay, png_data_url
@@ -55,18 +55,11 @@ def model_info(loaded: LoadedModel) -> dict:
     }
 
 
-def top_k(probabilities: torch.Tensor, classes: list[str], k: int) -> list[dict]:
-    """The k most probable classes of one image, most probable first."""
-    values, indices = probabilities.topk(min(k, len(classes)))
-    return [{"class": classes[i], "probability": round(v, 6)} for v, i in zip(values.tolist(), indices.tolist())]
-
-
 def decode_upload(name: str, data: bytes, loaded: LoadedModel, limits: Limits) -> torch.Tensor:
     """One upload as the uint8 (C, H, W) image the model takes, after the limits are checked."""
     check_upload(name, data, limits)
-    channels, height, width = loaded.input_shape
     try:
-        return decode_image(data, channels=channels, size=height if height == width else (height, width))
+        return decode_image(data, channels=loaded.input_shape[0], size=loaded.image_size)
     except CnnlabError as err:
         raise UploadRefused(400, f"{name}: {getattr(err, 'reason', err)}") from None
 
