@@ -1,7 +1,9 @@
-"""Reusable building blocks of the zoo: conv-BatchNorm-ReLU, squeeze-and-excitation, He initialisation."""
+"""Reusable building blocks of the zoo: conv-BatchNorm-ReLU, squeeze-and-excitation, He init, the first conv."""
 
 import torch
 from torch import nn
+
+from cnnlab.errors import CnnlabError
 
 
 class ConvBNAct(nn.Sequential):
@@ -43,3 +45,11 @@ def he_init(model: nn.Module) -> None:
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+
+
+def first_conv(model: nn.Module) -> str:
+    """The qualified name of the model's first Conv2d (the one that sees the image channels)."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return name
+    raise CnnlabError(f"{type(model).__name__} has no Conv2d layer")

@@ -13,6 +13,7 @@ from torchvision.models import WeightsEnum
 
 from cnnlab.checkpoint import checkpoint_path, load_checkpoint
 from cnnlab.errors import CnnlabError
+from cnnlab.models.layers import first_conv
 from cnnlab.models.registry import TIMM_PREFIX, model_info
 from cnnlab.models.spec import parse_spec
 
@@ -105,14 +106,6 @@ def resolve_state(model_name: str, source: str) -> dict[str, torch.Tensor]:
     return download_state(torchvision_weights(model_name, source))
 
 
-def first_conv_name(model: nn.Module) -> str:
-    """The qualified name of the model's first Conv2d (the one that sees the image channels)."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            return name
-    raise CnnlabError(f"{type(model).__name__} has no Conv2d whose input channels could be adapted")
-
-
 def adapt_conv_weight(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     """A first-conv weight for `in_chans` inputs: summed to one channel, or repeated and rescaled (as timm does)."""
     source = weight.shape[1]
@@ -126,7 +119,7 @@ def adapt_conv_weight(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
 
 def adapt_input_channels(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """The state with its first conv's weight changed to the model's input channels when they differ."""
-    key = first_conv_name(model) + ".weight"
+    key = first_conv(model) + ".weight"
     if key not in state:
         return state
     target = model.get_parameter(key).shape[1]

@@ -6,16 +6,9 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.models.layers import first_conv
 from cnnlab.viz.hooks import find_layer
 from cnnlab.viz.plots import save_figure, show_image, tile_grid
-
-
-def first_conv(model: nn.Module) -> str:
-    """The name of the model's first Conv2d."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            return name
-    raise CnnlabError("this model has no Conv2d layer")
 
 
 def filter_tiles(weight: torch.Tensor) -> torch.Tensor:
