@@ -20,7 +20,7 @@ from cnnlab.analysis.tensors import tensors_in
 from cnnlab.errors import CnnlabError
 from cnnlab.inference import load_model
 from cnnlab.models import create_model
-from cnnlab.train.freeze import freeze, stage_report
+from cnnlab.train.freeze import freeze, is_leaf, stage_report
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,6 @@ class Summary:
         }
 
 
-def _is_leaf(module: nn.Module) -> bool:
-    """A module without children."""
-    return next(module.children(), None) is None
-
-
 def _nbytes(value: Any) -> int:
     """Bytes of all tensors in a value."""
     return sum(tensor.numel() * tensor.element_size() for tensor in tensors_in(value))
@@ -129,7 +124,7 @@ class _Recorder:
     def after(self, module: nn.Module, args: Any, output: Any) -> None:
         """A module ends: a leaf becomes a row."""
         _, flops_before = self.running.pop()
-        if not _is_leaf(module):
+        if not is_leaf(module):
             return
         tensors = tensors_in(output)
         counted = [] if module in self.counted else list(module.parameters())
