@@ -1,11 +1,12 @@
 """Benchmark: the degradation problem (He et al., 2015, figure 6): plain and residual CIFAR networks of growing depth.
 
 For each depth, trains plain<depth> and resnet<depth> with the same recipe (SGD 0.1, momentum 0.9, weight decay
-1e-4, cosine, batch 128, crop+flip) and records the final training and validation error, the epoch time, and the
-gradient norms per layer at initialisation and after training (the `cnnlab viz gradflow` curves). Writes one JSON
-and one gradflow PNG per depth.
+1e-4, cosine, batch 128, crop+flip; bf16 where the CPU runs it faster) and records the final training and validation
+error, the epoch time, and the gradient norms per layer at initialisation and after training (the `cnnlab viz
+gradflow` curves). Writes one JSON, one gradflow PNG per depth and one plot of training loss by epoch for every
+model (plain solid, residual dashed: the paper's figure 6).
 
-    python bench/depth.py --data /tmp/cifarL --depths 20 32 44 56 --epochs 30 --out bench/results/depth.json
+    python bench/depth.py --data /tmp/cifar10k --depths 8 20 56 --epochs 10 --out bench/results/depth.json
 """
 
 import argparse
@@ -17,7 +18,7 @@ from cnnlab.train.trainer import fit, resolve_config
 from cnnlab.viz.gradflow import gradient_flows, save_gradflow
 
 RECIPE = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="cosine", batch_size=128,
-              crop_padding=4, flip=True)
+              crop_padding=4, flip=True, precision="fastest")
 
 
 def train_pair(data: str, depth: int, epochs: int, runs: Path, seed: int) -> list[dict]:
@@ -34,6 +35,29 @@ def train_pair(data: str, depth: int, epochs: int, runs: Path, seed: int) -> lis
                      "train_error": 1 - last["train_acc"], "val_error": 1 - last["val_acc"],
                      "best_val_accuracy": result.best_accuracy, "epoch_time": last["epoch_time"]})
     return rows
+
+
+def save_loss_plot(results: list[dict], path: Path) -> Path:
+    """Training loss by epoch of every run: one colour per depth, plain solid, residual dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    depths = sorted({row["depth"] for row in results})
+    for row in results:
+        lines = (Path(row["run"]) / "metrics.jsonl").read_text().splitlines()
+        losses = [json.loads(line)["train_loss"] for line in lines]
+        color = plt.cm.viridis(depths.index(row["depth"]) / max(1, len(depths) - 1))
+        style = "-" if row["model"].startswith("plain") else "--"
+        ax.plot(range(1, len(losses) + 1), losses, color=color, linestyle=style, label=row["model"])
+    ax.set(xlabel="epoch", ylabel="training loss", title="plain (solid) and residual (dashed) networks by depth")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def main() -> None:
@@ -60,6 +84,7 @@ def main() -> None:
         for row in rows:
             print(f"{row['model']:>9}: train error {row['train_error']:.2%}, val error {row['val_error']:.2%}, "
                   f"{row['epoch_time']:.1f} s/epoch")
+    print(save_loss_plot(results, args.out.with_name(f"{args.out.stem}-train-loss.png")))
     print(args.out)
 
 

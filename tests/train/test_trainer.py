@@ -8,6 +8,7 @@ import torch
 from cnnlab.checkpoint import load_checkpoint
 from cnnlab.errors import CnnlabError
 from cnnlab.train import trainer as trainer_module
+from cnnlab.train.recipes import DESCRIPTIONS, RECIPES
 from cnnlab.train.trainer import fit, resolve_config
 
 TINY = dict(model="simplecnn", epochs=3, batch_size=32, lr=2e-3, seed=0)
@@ -94,6 +95,14 @@ def test_bad_settings_say_what_is_allowed():
         resolve_config(recipe="nope")
 
 
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_is_described_and_builds_its_model(name):
+    config = resolve_config(recipe=name)
+    assert DESCRIPTIONS[name]
+    model = trainer_module.create_model(config.model, num_classes=10)
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
 def test_lesson_recipe_is_the_course_recipe():
     config = resolve_config(recipe="lesson", epochs=30)
     assert (config.model, config.optimizer, config.lr, config.weight_decay) == ("simplecnn", "adam", 1e-3, 1e-4)
@@ -137,3 +146,13 @@ def test_cli_trains_on_a_folder_of_odd_and_broken_files_and_names_each_skipped_o
     assert f"skipped {len(broken)} unusable files" in result.output
     for name in broken:
         assert name in result.output
+
+
+def test_a_data_initialised_model_gets_its_whitening_from_the_training_images(colour_folder, tmp_path):
+    result = fit(tiny_config(colour_folder, tmp_path / "runs", model="fast:widths=8-16-16", epochs=1, name="fast"))
+    sections, _, _ = load_checkpoint(result.run_dir / "checkpoints" / "last.safetensors")
+    weight = sections["model"]["features.0.weight"]
+    assert torch.equal(weight[12:], -weight[:12])  # init_from_data's (+, -) pairs, not a random init
+    torch.manual_seed(0)
+    fresh = trainer_module.create_model("fast:widths=8-16-16", num_classes=3)
+    assert not torch.allclose(weight, fresh.whiten.weight)

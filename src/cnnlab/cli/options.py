@@ -29,6 +29,8 @@ def setup(
     optimizer: Optional[str] = typer.Option(None, help=choice_help("optimizer", "Optimizer")),
     momentum: Optional[float] = typer.Option(None, help="SGD momentum."),
     nesterov: Optional[bool] = typer.Option(None, help="Nesterov momentum for SGD."),
+    muon_lr: Optional[float] = typer.Option(None, help="--optimizer muon: learning rate of the conv filters."),
+    muon_momentum: Optional[float] = typer.Option(None, help="--optimizer muon: momentum of the conv filters."),
     weight_decay: Optional[float] = typer.Option(None, help="Weight decay (not on norms and biases)."),
     precision: Optional[str] = typer.Option(None, help=choice_help("precision", "Numeric precision")),
     channels_last: Optional[bool] = typer.Option(None, help="Use the channels_last memory format."),

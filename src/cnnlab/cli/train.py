@@ -30,12 +30,15 @@ def train(
     lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
     schedule: Optional[str] = typer.Option(None, help=options.choice_help("schedule", "Learning-rate schedule")),
     warmup_epochs: Optional[float] = typer.Option(None, help="Linear warmup, in epochs."),
+    bias_lr_mult: Optional[float] = typer.Option(None, help="Biases and norm shifts learn at --lr x this."),
     label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing of the loss."),
     grad_clip: Optional[float] = typer.Option(None, help="Clip the gradient norm to this value."),
     ema: Optional[float] = typer.Option(None, help="Keep an EMA of the weights with this decay, e.g. 0.999."),
     compile: Optional[bool] = typer.Option(None, help="torch.compile the model."),
     crop_padding: Optional[int] = typer.Option(None, help="Random crop with this padding (default per dataset)."),
     flip: Optional[bool] = typer.Option(None, help="Random horizontal flips (default per dataset)."),
+    alternate_flip: Optional[bool] = typer.Option(
+        None, help="Mirror a seeded half of the images in epoch 1, then alternate each image's mirroring per epoch."),
     rotation: Optional[float] = typer.Option(None, help="Random rotation up to this many degrees."),
     jitter: Optional[float] = typer.Option(None, help="Colour jitter strength (brightness, contrast, saturation)."),
     cutout: Optional[int] = typer.Option(None, help="Cutout square side in pixels."),
@@ -51,7 +54,8 @@ def train(
     sampler: Optional[str] = typer.Option(
         None, help=options.choice_help("sampler", "Training order: balanced draws every class equally often")
     ),
-    tta: Optional[bool] = typer.Option(None, help="Flip test-time augmentation at evaluation."),
+    tta: Optional[str] = typer.Option(
+        None, help=options.choice_help("tta", "Test-time augmentation at the last epoch (shift adds 1-pixel shifts)")),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without improvement."),
     pretrained: Optional[str] = typer.Option(
         None, help="Start from weights: imagenet (torchvision), a weights name, timm (timm/<name>), "

@@ -8,6 +8,7 @@ import torch
 from cnnlab.data.datasets import ImageSet, Split
 from cnnlab.data.policies import Mixer, Policy
 from cnnlab.data.stream import FileBatches, StreamSet
+from cnnlab.errors import CnnlabError
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -23,12 +24,19 @@ class MemoryBatches:
     """uint8 (images, labels) batches of an ImageSet held on one device, in a seeded order."""
 
     def __init__(self, data: ImageSet, batch_size: int, shuffle: bool, device: torch.device, seed: int,
-                 drop_last: bool = False, sample_weights: torch.Tensor | None = None) -> None:
-        """Move the images to `device` once; with `sample_weights`, each epoch draws N images by those weights."""
+                 drop_last: bool = False, sample_weights: torch.Tensor | None = None,
+                 alternate_flip: bool = False) -> None:
+        """Move the images to `device` once; with `sample_weights`, each epoch draws N images by those weights.
+        With `alternate_flip`, a seeded half of the images is mirrored in the first epoch and every image's
+        mirroring alternates from one epoch to the next (airbench's alternating flip: each image is seen both
+        ways in any two consecutive epochs, instead of by chance)."""
         self.images, self.labels = data.images.to(device), data.labels.to(device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.sample_weights = None if sample_weights is None else sample_weights.to(device)
         self.generator = torch.Generator(device=device).manual_seed(seed)
+        bits = torch.rand(len(self.labels), generator=torch.Generator().manual_seed(seed + 2)) < 0.5
+        self.flip_bits = bits.to(device) if alternate_flip else None
+        self.epoch = 0
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -41,22 +49,34 @@ class MemoryBatches:
         order = torch.randperm(n, device=self.labels.device, generator=self.generator) if self.shuffle else None
         if self.sample_weights is not None:
             order = torch.multinomial(self.sample_weights, n, replacement=True, generator=self.generator)
+        odd_epoch = self.epoch % 2 == 1
+        self.epoch += 1
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            index = order[start : start + self.batch_size] if order is not None else slice(start, start + self.batch_size)
-            yield self.images[index], self.labels[index]
+            stop = start + self.batch_size
+            index = order[start:stop] if order is not None else slice(start, stop)
+            images = self.images[index]
+            if self.flip_bits is not None:
+                mirrored = (self.flip_bits[index] ^ odd_epoch)[:, None, None, None]
+                images = torch.where(mirrored, images.flip(3), images)
+            yield images, self.labels[index]
 
 
 def batch_source(
     data: Split, batch_size: int, shuffle: bool = False, device: torch.device | str = "cpu", seed: int = 0,
     drop_last: bool = False, workers: int = 0, random_crop: bool = False, sample_weights: torch.Tensor | None = None,
+    alternate_flip: bool = False,
 ) -> MemoryBatches | FileBatches:
     """uint8 (images, labels) batches of a split: from memory on `device`, or read from files by workers;
     `sample_weights` (one per image) replaces the shuffle by weighted sampling with replacement."""
     if isinstance(data, StreamSet):
+        if alternate_flip:
+            raise CnnlabError("--alternate-flip needs a dataset held in memory; this one is streamed from files "
+                              "(use --flip, or --no-stream if it fits in memory)")
         return FileBatches(data, batch_size, shuffle, train=random_crop, workers=workers, seed=seed,
                            drop_last=drop_last, pin_memory=torch.device(device).type == "cuda",
                            sample_weights=sample_weights)
-    return MemoryBatches(data, batch_size, shuffle, torch.device(device), seed, drop_last, sample_weights)
+    return MemoryBatches(data, batch_size, shuffle, torch.device(device), seed, drop_last, sample_weights,
+                         alternate_flip)
 
 
 class DeviceLoader:
@@ -79,13 +99,14 @@ class DeviceLoader:
         policy: Policy | None = None,
         mixer: Mixer | None = None,
         sample_weights: torch.Tensor | None = None,
+        alternate_flip: bool = False,
     ) -> None:
         """In-memory splits are moved to `device` once; streamed splits are read by `workers` processes, which
         take a random resized crop of each image when `random_crop`, else a centre crop. A `policy` runs on the
         uint8 batch before `augment`; a `mixer` mixes the normalised batch and makes the labels soft targets."""
         self.device = torch.device(device)
         self.batches = batch_source(data, batch_size, shuffle, self.device, seed, drop_last, workers, random_crop,
-                                    sample_weights)
+                                    sample_weights, alternate_flip)
         self.augment, self.channels_last = augment, channels_last
         self.policy, self.mixer = policy, mixer
         self.mean, self.std = mean, std
@@ -96,13 +117,16 @@ class DeviceLoader:
         return len(self.batches)
 
     def rng_state(self) -> dict[str, torch.Tensor]:
-        """The state of the order and augmentation generators (for checkpoints)."""
-        return {"order": self.batches.generator.get_state(), "augment": self.generator.get_state()}
+        """The state of the order and augmentation generators, and the epoch count (for checkpoints)."""
+        epoch = {"epoch": torch.tensor(self.batches.epoch)} if isinstance(self.batches, MemoryBatches) else {}
+        return {"order": self.batches.generator.get_state(), "augment": self.generator.get_state(), **epoch}
 
     def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what rng_state returned."""
         self.batches.generator.set_state(state["order"])
         self.generator.set_state(state["augment"])
+        if "epoch" in state and isinstance(self.batches, MemoryBatches):  # alternating flips follow the epoch
+            self.batches.epoch = int(state["epoch"])
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 batch → float batch: augmented in [0, 1], then normalised, in the chosen memory format."""

@@ -5,14 +5,15 @@ from dataclasses import asdict, dataclass, fields
 from cnnlab.errors import CnnlabError
 
 CHOICES = {
-    "optimizer": ("sgd", "adam", "adamw"),
+    "optimizer": ("sgd", "adam", "adamw", "muon"),
     "schedule": ("cosine", "onecycle", "step", "constant"),
-    "precision": ("auto", "fp32", "bf16", "fp16"),
+    "precision": ("auto", "fp32", "bf16", "fp16", "fastest"),
     "device": ("auto", "cpu", "cuda", "mps"),
     "policy": ("none", "randaugment", "trivialaugment", "autoaugment", "augmix"),
     "class_weights": ("none", "auto"),
     "sampler": ("shuffle", "balanced"),
     "preprocess": ("data", "weights"),
+    "tta": ("none", "flip", "shift"),
 }
 
 
@@ -35,6 +36,9 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 1e-4
+    muon_lr: float = 0.24  # --optimizer muon: the conv filters' learning rate (the rest use --lr)
+    muon_momentum: float = 0.6  # --optimizer muon: the conv filters' momentum (the rest use --momentum)
+    bias_lr_mult: float = 1.0  # biases and norm shifts learn at lr x this (airbench's scaled biases)
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
     step_size: int = 30
@@ -49,6 +53,7 @@ class TrainConfig:
     seed: int = 0
     crop_padding: int | None = None
     flip: bool | None = None
+    alternate_flip: bool = False  # mirror a seeded half in epoch 1, then alternate every image's mirroring
     rotation: float = 0.0
     jitter: float = 0.0
     cutout: int = 0
@@ -58,7 +63,7 @@ class TrainConfig:
     cutmix: float = 0.0
     class_weights: str = "none"
     sampler: str = "shuffle"
-    tta: bool = False
+    tta: str = "none"  # the last epoch's evaluation: none, flip (image + mirror), shift (also 1-pixel shifts of both)
     patience: int | None = None
     out: str = "runs"
     name: str | None = None
@@ -74,6 +79,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse values outside the allowed choices and impossible numbers."""
+        if isinstance(self.tta, bool):  # settings written before tta had levels
+            self.tta = "flip" if self.tta else "none"
         for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise CnnlabError(f"--{key.replace('_', '-')} {getattr(self, key)!r} is not one of: {', '.join(allowed)}")
@@ -82,8 +89,8 @@ class TrainConfig:
         for key in ("epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise CnnlabError(f"--{key.replace('_', '-')} must be at least 1")
-        if self.lr <= 0:
-            raise CnnlabError("--lr must be positive")
+        if self.lr <= 0 or self.bias_lr_mult <= 0:
+            raise CnnlabError("--lr and --bias-lr-mult must be positive")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise CnnlabError("--ema is a decay between 0 and 1, e.g. 0.999")
         if self.dist_timeout <= 0:

@@ -8,11 +8,14 @@ from torch import nn
 from cnnlab.errors import CnnlabError
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.freeze import head_parameter_ids
+from cnnlab.train.muon import Muon
 
 
-def param_groups(model: nn.Module, weight_decay: float, lr: float, backbone_mult: float = 1.0) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, lr: float, backbone_mult: float = 1.0,
+                 bias_mult: float = 1.0) -> list[dict]:
     """Trainable parameters grouped by decay (convs and linears decay; biases and norms do not) and learning rate
-    (the classifier's at `lr`, the backbone's at `lr * backbone_mult`); the classifier's groups come first."""
+    (the classifier's at `lr`, the backbone's at `lr * backbone_mult`, biases and norms at `bias_mult` times
+    their part's); the classifier's groups come first."""
     head = head_parameter_ids(model) if backbone_mult != 1.0 else None
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for param in model.parameters():
@@ -23,19 +26,36 @@ def param_groups(model: nn.Module, weight_decay: float, lr: float, backbone_mult
         raise CnnlabError("every parameter is frozen: nothing to train (see --freeze)")
     return [
         {"params": params, "weight_decay": 0.0 if no_decay else weight_decay,
-         "lr": lr * (backbone_mult if backbone else 1)}
+         "lr": lr * (backbone_mult if backbone else 1) * (bias_mult if no_decay else 1)}
         for (backbone, no_decay), params in sorted(groups.items())
     ]
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (momentum, optionally Nesterov), Adam or AdamW over the model's trainable parameters."""
-    groups = param_groups(model, config.weight_decay, config.lr, config.backbone_lr_mult)
+    """SGD (momentum, optionally Nesterov), Adam, AdamW or Muon over the model's trainable parameters."""
+    groups = param_groups(model, config.weight_decay, config.lr, config.backbone_lr_mult, config.bias_lr_mult)
+    if config.optimizer == "muon":
+        return Muon(muon_groups(groups, config), lr=config.lr, momentum=config.momentum)
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=config.lr)
     return torch.optim.Adam(groups, lr=config.lr)
+
+
+def muon_groups(groups: list[dict], config: TrainConfig) -> list[dict]:
+    """Each group split in two: its conv filters, orthogonalised by Muon at `muon_lr` (times the group's share of
+    `lr`) with `muon_momentum` and no weight decay; the rest, SGD with Nesterov momentum as before."""
+    split = []
+    for group in groups:
+        filters = [p for p in group["params"] if p.ndim == 4]
+        rest = [p for p in group["params"] if p.ndim != 4]
+        if rest:
+            split.append({**group, "params": rest})
+        if filters:
+            split.append({**group, "params": filters, "orthogonal": True, "weight_decay": 0.0,
+                          "lr": group["lr"] / config.lr * config.muon_lr, "momentum": config.muon_momentum})
+    return split
 
 
 def lr_factor(step: int, total: int, warmup: int, config: TrainConfig, steps_per_epoch: int) -> float:

@@ -30,8 +30,10 @@ from cnnlab.train.freeze import freeze, phase_freeze, train_mode
 from cnnlab.train.imbalance import balance
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.optim import build_optimizer, build_scheduler
-from cnnlab.train.precision import flush_denormals, pick_dtype
+from cnnlab.train.precision import bf16_speedup, flush_denormals, pick_dtype
 from cnnlab.train.recipes import recipe_settings
+
+INIT_SAMPLE = 5000  # training images that data-dependent initialisations (patch whitening) see
 
 
 @dataclass
@@ -56,7 +58,7 @@ def augment_for(config: TrainConfig, data: Dataset) -> AugmentConfig:
     return AugmentConfig(
         crop_padding=base.crop_padding if config.crop_padding is None else config.crop_padding,
         pad_mode="zeros",
-        flip=base.flip if config.flip is None else (0.5 if config.flip else 0.0),
+        flip=0.0 if config.alternate_flip else base.flip if config.flip is None else (0.5 if config.flip else 0.0),
         rotation=config.rotation,
         brightness=config.jitter,
         contrast=config.jitter,
@@ -89,6 +91,12 @@ def model_record(config: TrainConfig, data: Dataset) -> dict:
     }
 
 
+def init_sample(data: Dataset, seed: int, loader_args: dict) -> torch.Tensor:
+    """A seeded random sample of up to INIT_SAMPLE normalised, unaugmented training images (for data-dependent init)."""
+    images, _ = next(iter(DeviceLoader(data.train, INIT_SAMPLE, shuffle=True, seed=seed, **loader_args)))
+    return images
+
+
 class Trainer:
     """Holds the model, optimizer, schedule, loaders and run directory of one training run."""
 
@@ -98,6 +106,9 @@ class Trainer:
         self.config, self.run, self.data, self.world = config, run, data, world
         self.device = distributed.rank_device(world, config.device)
         self.dtype = pick_dtype(config.precision, self.device)
+        if config.precision == "fastest" and self.device.type == "cpu":
+            console.print(f"precision fastest: {str(self.dtype).removeprefix('torch.')} (a conv step runs "
+                          f"{bf16_speedup(self.device):.1f}x as fast in bf16 as in fp32 on this CPU)")
         self.record = model_record(config, data)
         torch.manual_seed(config.seed)
         self.model = create_model(config.model, num_classes=len(data.classes), in_chans=data.input_shape[0])
@@ -110,15 +121,17 @@ class Trainer:
         self.model = distributed.sync_batchnorm(self.model, world, config.sync_bn)
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=memory_format)
-        self.step_model = distributed.wrap_model(self.model, world, self.device, config.sync_bn)
-        self.step_model = torch.compile(self.step_model) if config.compile else self.step_model
         loader_args = dict(mean=data.mean, std=data.std, device=self.device, channels_last=config.channels_last,
                            workers=config.workers)
+        if hasattr(self.model, "init_from_data") and not config.pretrained:  # before DDP copies rank 0's weights
+            self.model.init_from_data(init_sample(data, config.seed, loader_args))
+        self.step_model = distributed.wrap_model(self.model, world, self.device, config.sync_bn)
+        self.step_model = torch.compile(self.step_model) if config.compile else self.step_model
         class_weights, sample_weights = balance(data.train.labels, data.classes, config.class_weights, config.sampler)
         self.class_weights = None if class_weights is None else class_weights.to(self.device)
         self.train_loader = distributed.ShardedLoader(DeviceLoader(
             data.train, config.batch_size, shuffle=True, augment=build_augment(augment_for(config, data)),
-            seed=config.seed, random_crop=True, sample_weights=sample_weights,
+            seed=config.seed, random_crop=True, sample_weights=sample_weights, alternate_flip=config.alternate_flip,
             **policies_for(config, data, self.device), **loader_args,
         ), world, drop_small=True)
         self.val_loader = distributed.ShardedLoader(DeviceLoader(data.val, max(256, config.batch_size), **loader_args), world)
@@ -193,14 +206,17 @@ class Trainer:
             "epoch_time": seconds,
         }
 
-    def validate(self) -> dict:
-        """Loss and accuracy of the evaluated weights on the validation split."""
+    def validate(self, final: bool = False) -> dict:
+        """Loss and accuracy of the evaluated weights on the validation split (with the test-time augmentation
+        at the `final` epoch only: it costs a forward pass per view)."""
         start = time.perf_counter()
         distributed.broadcast_buffers(self.world, self.model, self.ema)
-        logits, labels = predict_logits(self.eval_model, self.val_loader, self.dtype, tta=self.config.tta)
+        tta = self.config.tta if final else "none"
+        logits, labels = predict_logits(self.eval_model, self.val_loader, self.dtype, tta=tta)
         loss = F.cross_entropy(logits, labels, reduction="sum")
         loss, correct, seen = distributed.sum_over_ranks(self.world, loss, (logits.argmax(1) == labels).sum(), len(labels))
-        return {"val_loss": loss / seen, "val_acc": correct / seen, "eval_time": time.perf_counter() - start}
+        views = {"tta": tta} if tta != "none" else {}
+        return {"val_loss": loss / seen, "val_acc": correct / seen, **views, "eval_time": time.perf_counter() - start}
 
     def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
         """Model, EMA and random-number-generator state as tensor sections."""
@@ -257,7 +273,7 @@ class Trainer:
                     self.enter_phase(self.epoch)
                 row = self.train_epoch()
                 self.epoch += 1
-                row = {"epoch": self.epoch, **row, **self.validate()}
+                row = {"epoch": self.epoch, **row, **self.validate(final=self.epoch == self.config.epochs)}
                 improved = row["val_acc"] > self.best_accuracy
                 if improved:
                     self.best_accuracy, self.bad_epochs = row["val_acc"], 0

@@ -1,0 +1,203 @@
+"""Benchmark: wall time and training FLOPs to a test accuracy, for a cnnlab recipe or the course's plain-PyTorch loop.
+
+For each seed, trains with `cnnlab`'s own `fit` (the same code `cnnlab train --recipe NAME` runs, data loading and
+evaluation included in the wall time) and records the final test accuracy, the wall time to the target accuracy,
+training FLOPs (one training step counted with torch.utils.flop_counter, times the steps taken), images/s and the
+achieved GFLOP/s beside the fp32 matmul peak measured in the same process. `--baseline lesson` runs the course's
+recipe instead as plain PyTorch: torchvision ImageFolder + DataLoader (RandomCrop 4, flip), SimpleCNN, Adam 1e-3.
+
+    python bench/time_to_accuracy.py --recipe fast85 --data /tmp/cifarL --seeds 0 1 2 --target 0.85
+    python bench/time_to_accuracy.py --baseline lesson --data /tmp/cifarL --epochs 30 --seeds 0 --target 0.85
+"""
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnnlab.models import create_model
+from cnnlab.train.config import TrainConfig
+from cnnlab.train.evaluation import tta_views
+from cnnlab.train.trainer import fit, resolve_config
+
+IMAGE = (3, 32, 32)
+CLASSES = 10
+
+
+def matmul_peak(size: int = 2048, seconds: float = 3.0) -> float:
+    """The fp32 matrix-product rate of this process, in GFLOP/s (best of repeated size x size products)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best, end = math.inf, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def step_flops(model_spec: str, batch_size: int, label_smoothing: float = 0.0) -> tuple[float, float]:
+    """(training FLOPs per image of one forward+backward step, forward FLOPs per image) of the model."""
+    model = create_model(model_spec, num_classes=CLASSES)
+    if hasattr(model, "init_from_data"):
+        model.init_from_data(torch.randn(256, *IMAGE))
+    x, y = torch.randn(batch_size, *IMAGE), torch.randint(0, CLASSES, (batch_size,))
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y, label_smoothing=label_smoothing).backward()
+    train = counter.get_total_flops() / batch_size
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return train, counter.get_total_flops() / batch_size
+
+
+def seed_row(rows: list[dict], setup_s: float, wall_s: float, target: float, train_images: int,
+             flops_per_image: float, eval_flops: float) -> dict:
+    """One seed's figures from its epoch rows: accuracy, time to the target, FLOPs and rates."""
+    spread = (wall_s - setup_s - sum(r["epoch_time"] + r["eval_time"] for r in rows)) / len(rows)  # checkpoints, logs
+    elapsed, to_target = setup_s, None
+    for row in rows:
+        elapsed += row["epoch_time"] + row["eval_time"] + spread
+        if to_target is None and row["val_acc"] >= target:
+            to_target = elapsed
+    train_s = sum(r["epoch_time"] for r in rows)
+    flops = flops_per_image * train_images
+    return {"accuracy": rows[-1]["val_acc"], "epochs": len(rows), "wall_s": wall_s, "setup_s": setup_s,
+            "train_s": train_s, "eval_s": sum(r["eval_time"] for r in rows), "time_to_target_s": to_target,
+            "train_pflop": flops / 1e15, "eval_pflop": eval_flops / 1e15, "images_per_s": train_images / train_s,
+            "train_gflops_per_s": flops / train_s / 1e9, "accuracies": [r["val_acc"] for r in rows]}
+
+
+def run_recipe(config: TrainConfig, target: float, test_images: int) -> dict:
+    """Train one seed of a cnnlab recipe; its figures."""
+    start = time.perf_counter()
+    result = fit(config)
+    wall = time.perf_counter() - start
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    train_flops, forward_flops = step_flops(config.model, config.batch_size, config.label_smoothing)
+    seen = round(sum(r["images_per_s"] * r["epoch_time"] for r in rows))  # images trained on, every epoch
+    views = len(tta_views(torch.zeros(1, *IMAGE), config.tta))
+    eval_flops = forward_flops * test_images * (len(rows) - 1 + views)  # plain evaluations, then the TTA one
+    return {"run": str(result.run_dir), **seed_row(rows, wall - result.seconds, wall, target, seen, train_flops,
+                                                   eval_flops)}
+
+
+def count_files(folder: Path) -> int:
+    """Files under a folder (the test images)."""
+    return sum(1 for path in folder.rglob("*") if path.is_file())
+
+
+def run_lesson(data: Path, epochs: int, seed: int, target: float, workers: int) -> dict:
+    """The course's recipe as plain PyTorch + torchvision: ImageFolder, DataLoader, a hand-written loop."""
+    from torchvision import datasets, transforms
+
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+    train_tf = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                                   transforms.ToTensor(), transforms.Normalize(mean, std)])
+    test_tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+    train_set = datasets.ImageFolder(str(data / "train"), train_tf)
+    test_set = datasets.ImageFolder(str(data / "test"), test_tf)
+    loader = torch.utils.data.DataLoader(train_set, 128, shuffle=True, num_workers=workers,
+                                         persistent_workers=workers > 0)
+    test_loader = torch.utils.data.DataLoader(test_set, 256, num_workers=workers)
+    model = create_model("simplecnn", num_classes=CLASSES)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
+    setup = time.perf_counter() - start
+    rows = []
+    for _ in range(epochs):
+        model.train()
+        tick = time.perf_counter()
+        for images, labels in loader:
+            loss = F.cross_entropy(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+        epoch_time, tick = time.perf_counter() - tick, time.perf_counter()
+        model.eval()
+        with torch.no_grad():
+            correct = sum((model(images).argmax(1) == labels).sum().item() for images, labels in test_loader)
+        rows.append({"epoch_time": epoch_time, "eval_time": time.perf_counter() - tick,
+                     "val_acc": correct / len(test_set)})
+        print(f"lesson epoch {len(rows)}: {rows[-1]}", flush=True)
+    train_flops, forward_flops = step_flops("simplecnn", 128)
+    return seed_row(rows, setup, time.perf_counter() - start, target, len(train_set) * epochs, train_flops,
+                    forward_flops * len(test_set) * epochs)
+
+
+def parse_value(text: str) -> object:
+    """A --set value: a JSON number, boolean or null, else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def summary(seeds: list[dict]) -> dict:
+    """Mean and spread over seeds."""
+    accuracies = [s["accuracy"] for s in seeds]
+    reached = [s["time_to_target_s"] for s in seeds if s["time_to_target_s"] is not None]
+    return {"accuracy_mean": statistics.mean(accuracies),
+            "accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "wall_s_mean": statistics.mean(s["wall_s"] for s in seeds),
+            "time_to_target_s_mean": statistics.mean(reached) if len(reached) == len(seeds) else None,
+            "seeds_reaching_target": len(reached),
+            "train_pflop": statistics.mean(s["train_pflop"] for s in seeds),
+            "images_per_s": statistics.mean(s["images_per_s"] for s in seeds),
+            "train_gflops_per_s": statistics.mean(s["train_gflops_per_s"] for s in seeds)}
+
+
+def main() -> None:
+    """Measure the peak, run every seed, and write the JSON (after each seed)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="fast85")
+    parser.add_argument("--baseline", choices=["lesson"], help="run the course's plain-PyTorch loop instead")
+    parser.add_argument("--data", type=Path, default=Path("/tmp/cifarL"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--target", type=float, default=0.85)
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs (the baseline's default: 30)")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the baseline")
+    parser.add_argument("--runs", type=Path, default=Path("runs/time_to_accuracy"))
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe settings")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    name = args.baseline or args.recipe
+    out = args.out or Path("bench/results") / f"time_to_accuracy_{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    overrides = dict(item.split("=", 1) for item in args.set)
+    peak = matmul_peak()
+    machine = {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__,
+               "matmul_fp32_peak_gflops_per_s": peak}
+    seeds = []
+    for seed in args.seeds:
+        if args.baseline:
+            seeds.append(run_lesson(args.data, args.epochs or 30, seed, args.target, args.workers))
+            settings = {"recipe": "lesson (plain PyTorch + torchvision DataLoader)", "epochs": args.epochs or 30}
+        else:
+            typed = {key: parse_value(value) for key, value in overrides.items()}
+            config = resolve_config(args.recipe, data=str(args.data), seed=seed, epochs=args.epochs, out=str(args.runs),
+                                    name=f"{name}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}", **typed)
+            seeds.append(run_recipe(config, args.target, count_files(args.data / "test")))
+            settings = config.to_dict()
+        report = {"benchmark": name, "target": args.target, "data": str(args.data), "machine": machine,
+                  "settings": settings, **summary(seeds), "seeds": seeds}
+        report["fraction_of_peak"] = report["train_gflops_per_s"] / peak
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"seed {seed}: {seeds[-1]['accuracy']:.2%} in {seeds[-1]['wall_s']:.0f} s "
+              f"(to {args.target:.2%}: {seeds[-1]['time_to_target_s']}), {seeds[-1]['train_gflops_per_s']:.0f} GFLOP/s "
+              f"of {peak:.0f}", flush=True)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
