@@ -1,8 +1,8 @@
 """Benchmark: the degradation problem (He et al., 2015, figure 6): plain and residual CIFAR networks of growing depth.
 
 For each depth, trains plain<depth> and resnet<depth> with the same recipe (SGD 0.1, momentum 0.9, weight decay
-1e-4, cosine, batch 128, crop+flip; bf16 where the CPU runs it faster) and records the final training and validation
-error, the epoch time, and the gradient norms per layer at initialisation and after training (the `cnnlab viz
+1e-4, 2 warmup epochs then cosine, batch 128, crop+flip; bf16 where the CPU runs it faster) and records the final
+training and validation error, the epoch time, and the gradient norms per layer at initialisation and after training (the `cnnlab viz
 gradflow` curves). Writes one JSON, one gradflow PNG per depth and one plot of training loss by epoch for every
 model (plain solid, residual dashed: the paper's figure 6).
 
@@ -18,7 +18,7 @@ from cnnlab.train.trainer import fit, resolve_config
 from cnnlab.viz.gradflow import gradient_flows, save_gradflow
 
 RECIPE = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="cosine", batch_size=128,
-              crop_padding=4, flip=True, precision="fastest")
+              crop_padding=4, flip=True, warmup_epochs=2, precision="fastest")
 
 
 def train_pair(data: str, depth: int, epochs: int, runs: Path, seed: int) -> list[dict]:
