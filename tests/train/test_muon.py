@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from cnnlab.errors import CnnlabError
 from cnnlab.train.config import TrainConfig
 from cnnlab.train.muon import Muon, orthogonalize
 from cnnlab.train.optim import build_optimizer
@@ -58,3 +59,10 @@ def test_plain_groups_take_an_sgd_nesterov_step_and_the_state_round_trips():
     restored = Muon([{"params": [weight]}], lr=0.5, momentum=0.9)
     restored.load_state_dict(optimizer.state_dict())
     assert torch.equal(restored.state[weight]["momentum"], optimizer.state[weight]["momentum"])
+
+
+def test_bad_muon_settings_say_what_is_allowed():
+    with pytest.raises(CnnlabError, match="--muon-lr must be positive"):
+        TrainConfig(muon_lr=0.0)
+    with pytest.raises(CnnlabError, match=r"--muon-momentum must be in \[0, 1\)"):
+        TrainConfig(muon_momentum=1.0)

@@ -89,8 +89,10 @@ class TrainConfig:
         for key in ("epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise CnnlabError(f"--{key.replace('_', '-')} must be at least 1")
-        if self.lr <= 0 or self.bias_lr_mult <= 0:
-            raise CnnlabError("--lr and --bias-lr-mult must be positive")
+        if min(self.lr, self.bias_lr_mult, self.muon_lr) <= 0:
+            raise CnnlabError("--lr, --bias-lr-mult and --muon-lr must be positive")
+        if not 0 <= self.muon_momentum < 1:
+            raise CnnlabError("--muon-momentum must be in [0, 1), e.g. 0.6")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise CnnlabError("--ema is a decay between 0 and 1, e.g. 0.999")
         if self.dist_timeout <= 0:
