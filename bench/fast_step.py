@@ -20,6 +20,7 @@ from time_to_accuracy import matmul_peak
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlab.models import create_model
+from cnnlab.train.precision import autocast
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -37,7 +38,7 @@ def step_time(spec: str, batch: int, channels_last: bool, precision: str, second
     dtype = PRECISIONS[precision]
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+        with autocast(torch.device("cpu"), dtype):
             loss = F.cross_entropy(model(x).float(), y, label_smoothing=0.2)
         optimizer.zero_grad()
         loss.backward()

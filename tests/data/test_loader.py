@@ -47,7 +47,7 @@ def test_alternating_flip_resumes_on_the_right_parity():
     assert resumed.batches.epoch == loader.batches.epoch == 2
 
 
-def test_streamed_data_refuses_alternating_flip(tmp_path):
+def test_streamed_data_refuses_alternating_flip():
     stream = StreamSet.__new__(StreamSet)
     with pytest.raises(CnnlabError, match="held in memory"):
         batch_source(stream, 8, alternate_flip=True)

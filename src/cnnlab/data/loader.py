@@ -34,8 +34,10 @@ class MemoryBatches:
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.sample_weights = None if sample_weights is None else sample_weights.to(device)
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        bits = torch.rand(len(self.labels), generator=torch.Generator().manual_seed(seed + 2)) < 0.5
-        self.flip_bits = bits.to(device) if alternate_flip else None
+        self.flip_bits = None
+        if alternate_flip:  # one seeded coin per image, drawn once
+            coins = torch.rand(len(self.labels), generator=torch.Generator().manual_seed(seed + 2))
+            self.flip_bits = (coins < 0.5).to(device)
         self.epoch = 0
 
     def __len__(self) -> int:
