@@ -3,8 +3,8 @@
 For each depth, trains plain<depth> and resnet<depth> with the same recipe (SGD 0.1, momentum 0.9, weight decay
 1e-4, 2 warmup epochs then cosine, batch 128, crop+flip; bf16 where the CPU runs it faster) and records the final
 training and validation error, the epoch time, and the gradient norms per layer at initialisation and after
-training (the `cnnlab viz gradflow` curves). Writes one JSON, one gradflow PNG per depth and one plot of training loss by epoch for every
-model (plain solid, residual dashed: the paper's figure 6).
+training (the `cnnlab viz gradflow` curves). Writes one JSON, one gradflow PNG per depth and one plot of training
+loss by epoch for every model (plain solid, residual dashed: the paper's figure 6).
 
     python bench/depth.py --data /tmp/cifar10k --depths 8 20 56 --epochs 10 --out bench/results/depth.json
 """
