@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnnlab.data.tta import tta_views
 from cnnlab.models import create_model
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.evaluation import tta_views
 from cnnlab.train.trainer import fit, resolve_config
 
 IMAGE = (3, 32, 32)
@@ -43,12 +43,14 @@ def matmul_peak(size: int = 2048, seconds: float = 3.0) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def step_flops(model_spec: str, batch_size: int, label_smoothing: float = 0.0) -> tuple[float, float]:
-    """(training FLOPs per image of one forward+backward step, forward FLOPs per image) of the model."""
+def step_flops(model_spec: str, batch_size: int, label_smoothing: float = 0.0, size: int = IMAGE[1]
+               ) -> tuple[float, float]:
+    """(training FLOPs per image of one forward+backward step, forward FLOPs per image) of the model at this
+    image size."""
     model = create_model(model_spec, num_classes=CLASSES)
     if hasattr(model, "init_from_data"):
         model.init_from_data(torch.randn(256, *IMAGE))
-    x, y = torch.randn(batch_size, *IMAGE), torch.randint(0, CLASSES, (batch_size,))
+    x, y = torch.randn(batch_size, IMAGE[0], size, size), torch.randint(0, CLASSES, (batch_size,))
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(x), y, label_smoothing=label_smoothing).backward()
     train = counter.get_total_flops() / batch_size
@@ -59,7 +61,7 @@ def step_flops(model_spec: str, batch_size: int, label_smoothing: float = 0.0) -
 
 
 def seed_row(rows: list[dict], setup_s: float, wall_s: float, target: float, train_images: int,
-             flops_per_image: float, eval_flops: float) -> dict:
+             flops: float, eval_flops: float) -> dict:
     """One seed's figures from its epoch rows: accuracy, time to the target, FLOPs and rates."""
     spread = (wall_s - setup_s - sum(r["epoch_time"] + r["eval_time"] for r in rows)) / len(rows)  # checkpoints, logs
     elapsed, to_target = setup_s, None
@@ -68,7 +70,6 @@ def seed_row(rows: list[dict], setup_s: float, wall_s: float, target: float, tra
         if to_target is None and row["val_acc"] >= target:
             to_target = elapsed
     train_s = sum(r["epoch_time"] for r in rows)
-    flops = flops_per_image * train_images
     return {"accuracy": rows[-1]["val_acc"], "epochs": len(rows), "wall_s": wall_s, "setup_s": setup_s,
             "train_s": train_s, "eval_s": sum(r["eval_time"] for r in rows), "time_to_target_s": to_target,
             "train_pflop": flops / 1e15, "eval_pflop": eval_flops / 1e15, "images_per_s": train_images / train_s,
@@ -81,12 +82,14 @@ def run_recipe(config: TrainConfig, target: float, test_images: int) -> dict:
     result = fit(config)
     wall = time.perf_counter() - start
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
-    train_flops, forward_flops = step_flops(config.model, config.batch_size, config.label_smoothing)
-    seen = round(sum(r["images_per_s"] * r["epoch_time"] for r in rows))  # images trained on, every epoch
+    sizes = {row.get("image_size", IMAGE[1]) for row in rows}  # progressive resizing trains some epochs smaller
+    per_image = {size: step_flops(config.model, config.batch_size, config.label_smoothing, size) for size in sizes}
+    seen = [row["images_per_s"] * row["epoch_time"] for row in rows]  # images trained on, each epoch
+    train_flops = sum(n * per_image[row.get("image_size", IMAGE[1])][0] for n, row in zip(seen, rows))
     views = len(tta_views(torch.zeros(1, *IMAGE), config.tta))
-    eval_flops = forward_flops * test_images * (len(rows) - 1 + views)  # plain evaluations, then the TTA one
-    return {"run": str(result.run_dir), **seed_row(rows, wall - result.seconds, wall, target, seen, train_flops,
-                                                   eval_flops)}
+    eval_flops = per_image[IMAGE[1]][1] * test_images * (len(rows) - 1 + views)  # plain evaluations, then TTA
+    return {"run": str(result.run_dir), **seed_row(rows, wall - result.seconds, wall, target, round(sum(seen)),
+                                                   train_flops, eval_flops)}
 
 
 def count_files(folder: Path) -> int:
@@ -131,8 +134,8 @@ def run_lesson(data: Path, epochs: int, seed: int, target: float, workers: int) 
                      "val_acc": correct / len(test_set)})
         print(f"lesson epoch {len(rows)}: {rows[-1]}", flush=True)
     train_flops, forward_flops = step_flops("simplecnn", 128)
-    return seed_row(rows, setup, time.perf_counter() - start, target, len(train_set) * epochs, train_flops,
-                    forward_flops * len(test_set) * epochs)
+    return seed_row(rows, setup, time.perf_counter() - start, target, len(train_set) * epochs,
+                    train_flops * len(train_set) * epochs, forward_flops * len(test_set) * epochs)
 
 
 def parse_value(text: str) -> object:

@@ -5,8 +5,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
+from cnnlab.errors import CnnlabError
 from cnnlab.evaluate import evaluate
 from cnnlab.inference import load_model, predict_files
 
@@ -25,6 +28,19 @@ def test_evaluate_reports_metrics_and_writes_files(trained_run):
     assert sum(matrix[i][i] for i in range(3)) == round(result["top1"] * 30)
     for key in ("confusion_matrix_png", "top_losses_png"):
         assert open(result["files"][key], "rb").read(4) == b"\x89PNG"
+
+
+def test_evaluate_averages_the_test_time_views(trained_run):
+    run, root = trained_run
+    loaded = load_model(run)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    mirrored = (loaded.logits(images) + loaded.logits(images.flip(3))) / 2
+    assert torch.allclose(loaded.logits(images, tta="flip"), mirrored, atol=1e-5)
+    assert not torch.allclose(loaded.logits(images, tta="shift"), mirrored, atol=1e-5)
+    result = evaluate(run, out=root / "eval-tta", tta="shift")
+    assert result["tta"] == "shift" and result["images"] == 30
+    with pytest.raises(CnnlabError, match="--tta 'sideways' is not one of: none, flip, shift"):
+        evaluate(run, tta="sideways")
 
 
 def test_predict_any_format_and_size(trained_run, tmp_path):

@@ -12,16 +12,18 @@ from cnnlab.data.datasets import Dataset, load_dataset
 from cnnlab.data.loader import batch_source
 from cnnlab.errors import CnnlabError
 from cnnlab.inference import LoadedModel, load_model
+from cnnlab.train.config import CHOICES
 from cnnlab.viz.plots import save_confusion_matrix, save_image_grid
 
 
 def logits_and_worst(
-    loaded: LoadedModel, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int
+    loaded: LoadedModel, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int, tta: str = "none"
 ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[float, int, torch.Tensor]]]:
-    """Logits and labels over uint8 batches, and the `count` worst (loss, index, image), worst first."""
+    """Logits (averaged over the `tta` views) and labels over uint8 batches, and the `count` worst
+    (loss, index, image), worst first."""
     all_logits, all_labels, worst, seen = [], [], [], 0
     for images, labels in batches:
-        logits = loaded.logits(images)
+        logits = loaded.logits(images, tta=tta)
         losses = F.cross_entropy(logits, labels, reduction="none")
         top = losses.topk(min(count, len(losses))).indices.tolist()
         worst = sorted(worst + [(losses[i].item(), seen + i, images[i].clone()) for i in top], key=lambda w: -w[0])[:count]
@@ -48,18 +50,23 @@ def evaluation_data(loaded: LoadedModel, data: str | None = None, data_dir: str 
 
 def evaluate(
     run: str | Path, data: str | None = None, data_dir: str | None = None, out: str | Path | None = None,
-    top_losses: int = 24, workers: int = 4,
+    top_losses: int = 24, workers: int = 4, tta: str = "none",
 ) -> dict:
-    """Metrics of a run's model on its own evaluation split (or on `data`), with PNG and JSON files in `out`."""
+    """Metrics of a run's model on its own evaluation split (or on `data`), with PNG and JSON files in `out`;
+    `tta` (none, flip, shift) averages the logits over test-time views as training's last epoch does."""
+    if tta not in CHOICES["tta"]:
+        raise CnnlabError(f"--tta {tta!r} is not one of: {', '.join(CHOICES['tta'])}")
     loaded = load_model(run)
-    return evaluate_on(loaded, evaluation_data(loaded, data, data_dir), out, top_losses, workers)
+    return evaluate_on(loaded, evaluation_data(loaded, data, data_dir), out, top_losses, workers, tta)
 
 
 def evaluate_on(
     loaded: LoadedModel, dataset: Dataset, out: str | Path | None = None, top_losses: int = 24, workers: int = 4,
+    tta: str = "none",
 ) -> dict:
     """Metrics of a loaded model on a dataset's val split, with PNG and JSON files in `out` (default: RUN/eval)."""
-    logits, labels, worst = logits_and_worst(loaded, batch_source(dataset.val, 256, workers=workers), top_losses)
+    batches = batch_source(dataset.val, 256, workers=workers)
+    logits, labels, worst = logits_and_worst(loaded, batches, top_losses, tta)
     report = class_report(logits, labels)
     out = Path(out) if out else loaded.path.parent.parent / "eval"
     out.mkdir(parents=True, exist_ok=True)
@@ -71,6 +78,7 @@ def evaluate_on(
         "checkpoint": str(loaded.path),
         "data": dataset.name,
         "images": len(labels),
+        "tta": tta,
         "top1": report.accuracy,
         "top5": report.top5,
         "balanced_accuracy": report.balanced_accuracy,

@@ -9,6 +9,7 @@ from torch import nn
 from cnnlab.checkpoint import checkpoint_path, load_checkpoint
 from cnnlab.data.decode import decode_files, is_image_path
 from cnnlab.data.loader import normalize
+from cnnlab.data.tta import tta_views
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
 
@@ -40,9 +41,12 @@ class LoadedModel:
         return decode_files(files, channels=self.input_shape[0], size=self.image_size)
 
     @torch.no_grad()
-    def logits(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Logits of uint8 images, in batches."""
-        parts = [self.model(self.preprocess(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    def logits(self, images: torch.Tensor, batch_size: int = 256, tta: str = "none") -> torch.Tensor:
+        """Logits of uint8 images, in batches; with `tta` the weighted mean over the test-time views."""
+        parts = [
+            sum(weight * self.model(view) for weight, view in tta_views(self.preprocess(images[i : i + batch_size]), tta))
+            for i in range(0, len(images), batch_size)
+        ]
         return torch.cat(parts) if parts else torch.empty(0, len(self.classes))
 
 

@@ -19,6 +19,7 @@ from cnnlab.data.augment import (
     jitter_by,
     random_crop,
     random_erasing,
+    resize,
     rotate,
     rotate_by,
 )
@@ -167,6 +168,15 @@ def test_cutout_zeroes_one_square_per_image_clipped_at_the_border(size):
                 assert start == 0 or stop == side, "only the border may clip the square"
                 clipped += 1
     assert clipped > 0, "some squares must cross the border in a batch this size"
+
+
+def test_resize_shrinks_to_the_side_keeping_format_and_flat_images():
+    x = torch.rand(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    small = resize(x, 20)
+    assert small.shape == (4, 3, 20, 20) and small.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(resize(torch.full((2, 3, 32, 32), 0.7), 24), torch.full((2, 3, 24, 24), 0.7))
+    checker = ((torch.arange(32)[:, None] + torch.arange(32)) % 2).float().expand(1, 1, 32, 32)
+    assert (resize(checker, 20) - 0.5).abs().max() < 0.05  # antialiased: the finest pattern blurs to grey
 
 
 def test_rotation_by_0_is_identity():

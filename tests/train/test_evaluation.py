@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from cnnlab.data.tta import shifted, tta_views
 from cnnlab.train.config import TrainConfig
-from cnnlab.train.evaluation import predict_logits, shifted, tta_views
+from cnnlab.train.evaluation import predict_logits
 
 
 def test_shift_moves_the_content_by_one_pixel_and_mirrors_the_border():

@@ -66,3 +66,16 @@ def test_bad_muon_settings_say_what_is_allowed():
         TrainConfig(muon_lr=0.0)
     with pytest.raises(CnnlabError, match=r"--muon-momentum must be in \[0, 1\)"):
         TrainConfig(muon_momentum=1.0)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_normalize_holds_each_filter_bank_at_norm_root_out(normalize):
+    conv = nn.Conv2d(4, 8, 3, bias=False)
+    with torch.no_grad():
+        conv.weight.mul_(50.0)
+    grown = conv.weight.norm().item()
+    optimizer = build_optimizer(nn.Sequential(conv), TrainConfig(optimizer="muon", muon_lr=1e-4, muon_normalize=normalize))
+    conv.weight.grad = torch.randn_like(conv.weight)
+    optimizer.step()
+    expected = 8**0.5 if normalize else grown
+    assert conv.weight.norm().item() == pytest.approx(expected, rel=1e-2)

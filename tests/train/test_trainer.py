@@ -148,6 +148,26 @@ def test_cli_trains_on_a_folder_of_odd_and_broken_files_and_names_each_skipped_o
         assert name in result.output
 
 
+def test_progressive_resizing_trains_the_first_epochs_small(colour_folder, tmp_path):
+    config = tiny_config(colour_folder, tmp_path, model="fast:widths=8-16-16", progressive_size=16, progressive_epochs=2)
+    seen = []
+    original = trainer_module.Trainer.train_step
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer_module.Trainer, "train_step",
+                      lambda self, images, labels: seen.append(images.shape[-1]) or original(self, images, labels))
+        result = fit(config)
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [row.get("image_size") for row in rows] == [16, 16, None]
+    per_epoch = len(seen) // 3
+    assert seen == [16] * 2 * per_epoch + [32] * per_epoch
+
+
+@pytest.mark.parametrize("settings", [dict(progressive_epochs=2), dict(progressive_size=16, progressive_epochs=3)])
+def test_progressive_settings_are_checked(settings):
+    with pytest.raises(CnnlabError, match="--progressive-epochs"):
+        resolve_config(data="sample", epochs=3, **settings)
+
+
 def test_a_data_initialised_model_gets_its_whitening_from_the_training_images(colour_folder, tmp_path):
     result = fit(tiny_config(colour_folder, tmp_path / "runs", model="fast:widths=8-16-16", epochs=1, name="fast"))
     sections, _, _ = load_checkpoint(result.run_dir / "checkpoints" / "last.safetensors")

@@ -8,9 +8,13 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from cnnlab.cli.options import choice_help
 from cnnlab.console import console
 
-EVALUATE_EPILOG = "Examples:\n\n  cnnlab evaluate runs/simplecnn-sample-20261126-170000\n\n  cnnlab evaluate RUN --data ~/cifar10 --json"
+EVALUATE_EPILOG = (
+    "Examples:\n\n  cnnlab evaluate runs/simplecnn-sample-20261126-170000\n\n  cnnlab evaluate RUN --data ~/cifar10 --json"
+    "\n\n  cnnlab evaluate RUN --tta shift"
+)
 PREDICT_EPILOG = (
     "Examples:\n\n  cnnlab predict runs/my-run cat.jpg dog.png\n\n  cnnlab predict runs/my-run photos/ --top 3 --csv > predictions.csv"
     "\n\n  cnnlab predict runs/my-run/export/model.onnx cat.jpg"
@@ -22,16 +26,18 @@ def evaluate(
     data: Optional[str] = typer.Option(None, help="Dataset to evaluate on (default: the run's own)."),
     data_dir: Optional[str] = typer.Option(None, help="Where a named dataset's files are."),
     out: Optional[str] = typer.Option(None, help="Folder for the PNG/JSON files (default: RUN/eval)."),
+    tta: str = typer.Option("none", help=choice_help("tta", "Test-time augmentation (shift adds 1-pixel shifts)")),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Top-1, top-5, per-class precision/recall/F1, confusion matrix and top losses of a trained run."""
     from cnnlab.evaluate import evaluate as evaluate_run  # torch loads only when the verb runs
 
-    result = evaluate_run(run, data=data, data_dir=data_dir, out=out)
+    result = evaluate_run(run, data=data, data_dir=data_dir, out=out, tta=tta)
     if as_json:
         print(json.dumps(result, indent=2))
         return
-    table = Table(title=f"{result['data']}: {result['images']} images")
+    views = f", test-time augmentation: {tta}" if tta != "none" else ""
+    table = Table(title=f"{result['data']}: {result['images']} images{views}")
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, m in result["per_class"].items():

@@ -31,6 +31,8 @@ def setup(
     nesterov: Optional[bool] = typer.Option(None, help="Nesterov momentum for SGD."),
     muon_lr: Optional[float] = typer.Option(None, help="--optimizer muon: learning rate of the conv filters."),
     muon_momentum: Optional[float] = typer.Option(None, help="--optimizer muon: momentum of the conv filters."),
+    muon_normalize: Optional[bool] = typer.Option(
+        None, help="--optimizer muon: keep each filter bank's norm fixed (√ of its output channels)."),
     weight_decay: Optional[float] = typer.Option(None, help="Weight decay (not on norms and biases)."),
     precision: Optional[str] = typer.Option(None, help=choice_help("precision", "Numeric precision")),
     channels_last: Optional[bool] = typer.Option(None, help="Use the channels_last memory format."),

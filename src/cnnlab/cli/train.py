@@ -39,6 +39,9 @@ def train(
     flip: Optional[bool] = typer.Option(None, help="Random horizontal flips (default per dataset)."),
     alternate_flip: Optional[bool] = typer.Option(
         None, help="Mirror a seeded half of the images in epoch 1, then alternate each image's mirroring per epoch."),
+    progressive_size: Optional[int] = typer.Option(
+        None, help="Progressive resizing: the first --progressive-epochs train on images resized to this side."),
+    progressive_epochs: Optional[int] = typer.Option(None, help="Epochs at --progressive-size before the full size."),
     rotation: Optional[float] = typer.Option(None, help="Random rotation up to this many degrees."),
     jitter: Optional[float] = typer.Option(None, help="Colour jitter strength (brightness, contrast, saturation)."),
     cutout: Optional[int] = typer.Option(None, help="Cutout square side in pixels."),

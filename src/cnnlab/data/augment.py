@@ -112,6 +112,12 @@ def random_crop(
     return crop_at(x, top, left, padding, pad_mode)
 
 
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The float batch resized to size x size (bilinear, antialiased when shrinking), in its memory format."""
+    _check_batch(x)
+    return _like(F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False), x)
+
+
 def flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
     """Mirror each image left-right with probability p."""
     _check_batch(x)

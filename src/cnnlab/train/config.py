@@ -38,6 +38,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     muon_lr: float = 0.24  # --optimizer muon: the conv filters' learning rate (the rest use --lr)
     muon_momentum: float = 0.6  # --optimizer muon: the conv filters' momentum (the rest use --momentum)
+    muon_normalize: bool = False  # --optimizer muon: rescale each filter bank to norm √out before every step
     bias_lr_mult: float = 1.0  # biases and norm shifts learn at lr x this (airbench's scaled biases)
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
@@ -54,6 +55,8 @@ class TrainConfig:
     crop_padding: int | None = None
     flip: bool | None = None
     alternate_flip: bool = False  # mirror a seeded half in epoch 1, then alternate every image's mirroring
+    progressive_size: int = 0  # progressive resizing: the first `progressive_epochs` train on images this size
+    progressive_epochs: int = 0
     rotation: float = 0.0
     jitter: float = 0.0
     cutout: int = 0
@@ -99,6 +102,9 @@ class TrainConfig:
             raise CnnlabError("--dist-timeout must be a positive number of seconds")
         if min(self.mixup, self.cutmix) < 0:
             raise CnnlabError("--mixup and --cutmix are Beta alphas: 0 (off) or positive, e.g. 0.2 and 1.0")
+        if self.progressive_epochs and not (self.progressive_size > 0 and 0 < self.progressive_epochs < self.epochs):
+            raise CnnlabError(f"--progressive-epochs {self.progressive_epochs} needs a --progressive-size in pixels "
+                              f"and must be fewer than --epochs {self.epochs}")
         if not 0 <= self.fine_tune < self.epochs:
             raise CnnlabError(f"--fine-tune {self.fine_tune} must be 0 or more and fewer than --epochs {self.epochs}")
         if self.lr_mult_backbone is not None and self.lr_mult_backbone < 0:

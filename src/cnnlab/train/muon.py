@@ -28,12 +28,12 @@ def orthogonalize(matrix: torch.Tensor, steps: int = 5) -> torch.Tensor:
 
 
 class Muon(torch.optim.Optimizer):
-    """Orthogonalised Nesterov momentum for the groups marked `orthogonal`, SGD with Nesterov momentum and
-    weight decay for the others."""
+    """Orthogonalised Nesterov momentum for the groups marked `orthogonal` (with `normalize`, each filter bank is
+    rescaled to norm √out before its step), SGD with Nesterov momentum and weight decay for the others."""
 
     def __init__(self, params: Iterable[dict], lr: float, momentum: float = 0.9) -> None:
-        """Groups may set their own lr, momentum, weight_decay and `orthogonal` (default False)."""
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=0.0, orthogonal=False))
+        """Groups may set their own lr, momentum, weight_decay, `orthogonal` and `normalize` (both default False)."""
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=0.0, orthogonal=False, normalize=False))
 
     @torch.no_grad()
     def step(self, closure: None = None) -> None:
@@ -54,4 +54,6 @@ class Muon(torch.optim.Optimizer):
                     rows = update.shape[0]
                     update = orthogonalize(update.reshape(rows, -1)).view_as(param)
                     update *= max(1.0, rows / update[0].numel()) ** 0.5  # wide and tall matrices move alike
+                    if group.get("normalize"):  # a fixed norm: the step's angle does not shrink as weights grow
+                        param.mul_(rows**0.5 / param.norm().clamp_min(1e-12))
                 param.add_(update, alpha=-group["lr"])

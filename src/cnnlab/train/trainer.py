@@ -14,7 +14,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from cnnlab.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.console import console, progress_bar
-from cnnlab.data.augment import AugmentConfig, build_augment
+from cnnlab.data.augment import AugmentConfig, build_augment, resize
 from cnnlab.data.datasets import Dataset, load_dataset
 from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.policies import Mixer, Policy, dominant_labels
@@ -182,8 +182,11 @@ class Trainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen, start = 0, time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
+        size = self.config.progressive_size if self.epoch < self.config.progressive_epochs else None
         with progress_bar(f"epoch {self.epoch + 1}/{self.config.epochs}", len(self.train_loader)) as advance:
             for step, (images, labels) in enumerate(self.train_loader):
+                if size:
+                    images = resize(images, size)
                 loss, hits = self.train_step(images, labels)
                 if not math.isfinite(loss.item()):
                     raise CnnlabError(
@@ -196,11 +199,13 @@ class Trainer:
                 advance(1)
         seconds = time.perf_counter() - start
         total_loss, correct, seen = distributed.sum_over_ranks(self.world, total_loss, correct, seen)
-        mixed = {"train_acc_of": "dominant label"} if self.config.mixup or self.config.cutmix else {}
+        extra = {"train_acc_of": "dominant label"} if self.config.mixup or self.config.cutmix else {}
+        if size:
+            extra["image_size"] = size  # progressive resizing
         return {
             "train_loss": total_loss / seen,
             "train_acc": correct / seen,
-            **mixed,
+            **extra,
             "lr": lr,
             "images_per_s": seen / seconds,
             "epoch_time": seconds,
