@@ -162,9 +162,10 @@ def test_progressive_resizing_trains_the_first_epochs_small(colour_folder, tmp_p
     assert seen == [16] * 2 * per_epoch + [32] * per_epoch
 
 
-@pytest.mark.parametrize("settings", [dict(progressive_epochs=2), dict(progressive_size=16, progressive_epochs=3)])
+@pytest.mark.parametrize("settings", [dict(progressive_epochs=2), dict(progressive_size=16),
+                                      dict(progressive_size=16, progressive_epochs=3)])
 def test_progressive_settings_are_checked(settings):
-    with pytest.raises(CnnlabError, match="--progressive-epochs"):
+    with pytest.raises(CnnlabError, match="go together"):
         resolve_config(data="sample", epochs=3, **settings)
 
 

@@ -102,9 +102,11 @@ class TrainConfig:
             raise CnnlabError("--dist-timeout must be a positive number of seconds")
         if min(self.mixup, self.cutmix) < 0:
             raise CnnlabError("--mixup and --cutmix are Beta alphas: 0 (off) or positive, e.g. 0.2 and 1.0")
-        if self.progressive_epochs and not (self.progressive_size > 0 and 0 < self.progressive_epochs < self.epochs):
-            raise CnnlabError(f"--progressive-epochs {self.progressive_epochs} needs a --progressive-size in pixels "
-                              f"and must be fewer than --epochs {self.epochs}")
+        progressive = self.progressive_size or self.progressive_epochs
+        if progressive and not (self.progressive_size > 0 and 0 < self.progressive_epochs < self.epochs):
+            raise CnnlabError(f"--progressive-size ({self.progressive_size}) and --progressive-epochs "
+                              f"({self.progressive_epochs}) go together: a side in pixels, and fewer epochs than "
+                              f"--epochs ({self.epochs})")
         if not 0 <= self.fine_tune < self.epochs:
             raise CnnlabError(f"--fine-tune {self.fine_tune} must be 0 or more and fewer than --epochs {self.epochs}")
         if self.lr_mult_backbone is not None and self.lr_mult_backbone < 0:
