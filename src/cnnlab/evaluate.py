@@ -12,7 +12,7 @@ from cnnlab.data.datasets import Dataset, load_dataset
 from cnnlab.data.loader import batch_source
 from cnnlab.errors import CnnlabError
 from cnnlab.inference import LoadedModel, load_model
-from cnnlab.train.config import CHOICES
+from cnnlab.train.config import check_choice
 from cnnlab.viz.plots import save_confusion_matrix, save_image_grid
 
 
@@ -54,8 +54,7 @@ def evaluate(
 ) -> dict:
     """Metrics of a run's model on its own evaluation split (or on `data`), with PNG and JSON files in `out`;
     `tta` (none, flip, shift) averages the logits over test-time views as training's last epoch does."""
-    if tta not in CHOICES["tta"]:
-        raise CnnlabError(f"--tta {tta!r} is not one of: {', '.join(CHOICES['tta'])}")
+    check_choice("tta", tta)
     loaded = load_model(run)
     return evaluate_on(loaded, evaluation_data(loaded, data, data_dir), out, top_losses, workers, tta)
 

@@ -43,10 +43,8 @@ class LoadedModel:
     @torch.no_grad()
     def logits(self, images: torch.Tensor, batch_size: int = 256, tta: str = "none") -> torch.Tensor:
         """Logits of uint8 images, in batches; with `tta` the weighted mean over the test-time views."""
-        parts = [
-            sum(weight * self.model(view) for weight, view in tta_views(self.preprocess(images[i : i + batch_size]), tta))
-            for i in range(0, len(images), batch_size)
-        ]
+        batches = (self.preprocess(images[i : i + batch_size]) for i in range(0, len(images), batch_size))
+        parts = [sum(weight * self.model(view) for weight, view in tta_views(batch, tta)) for batch in batches]
         return torch.cat(parts) if parts else torch.empty(0, len(self.classes))
 
 

@@ -17,6 +17,12 @@ CHOICES = {
 }
 
 
+def check_choice(key: str, value: object) -> None:
+    """An error naming the allowed values when `value` is not one of the choices of `key`."""
+    if value not in CHOICES[key]:
+        raise CnnlabError(f"--{key.replace('_', '-')} {value!r} is not one of: {', '.join(CHOICES[key])}")
+
+
 @dataclass
 class TrainConfig:
     """A training run: data, model, optimisation, augmentation, evaluation and output."""
@@ -84,9 +90,8 @@ class TrainConfig:
         """Refuse values outside the allowed choices and impossible numbers."""
         if isinstance(self.tta, bool):  # settings written before tta had levels
             self.tta = "flip" if self.tta else "none"
-        for key, allowed in CHOICES.items():
-            if getattr(self, key) not in allowed:
-                raise CnnlabError(f"--{key.replace('_', '-')} {getattr(self, key)!r} is not one of: {', '.join(allowed)}")
+        for key in CHOICES:
+            check_choice(key, getattr(self, key))
         if self.workers < 0:
             raise CnnlabError("--workers must be 0 (read files in the main process) or more")
         for key in ("epochs", "batch_size"):

@@ -45,7 +45,8 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 
 def muon_groups(groups: list[dict], config: TrainConfig) -> list[dict]:
     """Each group split in two: its conv filters, orthogonalised by Muon at `muon_lr` (times the group's share of
-    `lr`) with `muon_momentum`, no weight decay and (`muon_normalize`) a fixed norm; the rest, SGD with Nesterov momentum as before."""
+    `lr`) with `muon_momentum`, no weight decay and (`muon_normalize`) a fixed norm; the rest, SGD with Nesterov
+    momentum as before."""
     split = []
     for group in groups:
         filters = [p for p in group["params"] if p.ndim == 4]
