@@ -83,6 +83,21 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(colou
     assert meta["epoch"] == 1
 
 
+@pytest.mark.parametrize("bad_step", [2, 4])  # 4: the epoch's last step, checked after the loop
+def test_nan_loss_names_its_step_though_it_is_checked_a_step_late(colour_folder, tmp_path, monkeypatch, bad_step):
+    real_step = trainer_module.Trainer.train_step
+    steps = {"n": 0}
+
+    def nan_at_bad_step(self, images, labels):
+        loss, hits = real_step(self, images, labels)
+        steps["n"] += 1
+        return (loss * float("nan") if steps["n"] == bad_step else loss), hits
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", nan_at_bad_step)
+    with pytest.raises(CnnlabError, match=f"loss became nan at epoch 1, step {bad_step}:"):
+        fit(tiny_config(colour_folder, tmp_path, name="nan"))  # 120 images / batch 32 = 4 steps an epoch
+
+
 def test_early_stopping_ends_the_run(colour_folder, tmp_path):
     result = fit(tiny_config(colour_folder, tmp_path, epochs=20, patience=1, lr=1e-9))
     assert result.epochs < 20

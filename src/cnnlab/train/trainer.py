@@ -32,6 +32,7 @@ from cnnlab.train.logbook import Logbook
 from cnnlab.train.optim import build_optimizer, build_scheduler
 from cnnlab.train.precision import bf16_speedup, flush_denormals, pick_dtype
 from cnnlab.train.recipes import recipe_settings
+from cnnlab.train.stopwatch import Stopwatch
 
 INIT_SAMPLE = 5000  # training images that data-dependent initialisations (patch whitening) see
 
@@ -106,6 +107,8 @@ class Trainer:
         self.config, self.run, self.data, self.world = config, run, data, world
         self.device = distributed.rank_device(world, config.device)
         self.dtype = pick_dtype(config.precision, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # batches keep their shape: cuDNN times its algorithms once per shape
         if config.precision == "fastest" and self.device.type == "cpu":
             console.print(f"precision fastest: {str(self.dtype).removeprefix('torch.')} (a conv step runs "
                           f"{bf16_speedup(self.device):.1f}x as fast in bf16 as in fp32 on this CPU)")
@@ -175,29 +178,39 @@ class Trainer:
             self.ema.update_parameters(self.model)
         return loss.detach(), (logits.argmax(1) == dominant_labels(labels)).sum()
 
+    def check_finite(self, loss: torch.Tensor, step: int) -> None:
+        """Stop the run on a NaN or infinite loss, naming the step and the last good checkpoint."""
+        value = loss.item()
+        if not math.isfinite(value):
+            raise CnnlabError(
+                f"the loss became {value} at epoch {self.epoch + 1}, step {step + 1}: training stopped; "
+                f"the last good checkpoint is in {self.run.checkpoints} (try a lower --lr or --grad-clip)"
+            )
+
     def train_epoch(self) -> dict:
         """One pass over the training set; stops the run on a NaN or infinite loss."""
         train_mode(self.model)
         total_loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        seen, start = 0, time.perf_counter()
+        seen, clock = 0, Stopwatch(self.device).start()
         lr = self.optimizer.param_groups[0]["lr"]
         size = self.config.progressive_size if self.epoch < self.config.progressive_epochs else None
+        pending = None  # the previous step's loss, checked once the next step is queued: the GPU never waits idle
         with progress_bar(f"epoch {self.epoch + 1}/{self.config.epochs}", len(self.train_loader)) as advance:
             for step, (images, labels) in enumerate(self.train_loader):
                 if size:
                     images = resize(images, size)
                 loss, hits = self.train_step(images, labels)
-                if not math.isfinite(loss.item()):
-                    raise CnnlabError(
-                        f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {step + 1}: training stopped; "
-                        f"the last good checkpoint is in {self.run.checkpoints} (try a lower --lr or --grad-clip)"
-                    )
+                if pending is not None:
+                    self.check_finite(*pending)
+                pending = loss, step
                 total_loss += loss * len(labels)
                 correct += hits
                 seen += len(labels)
                 advance(1)
-        seconds = time.perf_counter() - start
+        if pending is not None:
+            self.check_finite(*pending)
+        seconds = clock.stop()
         total_loss, correct, seen = distributed.sum_over_ranks(self.world, total_loss, correct, seen)
         extra = {"train_acc_of": "dominant label"} if self.config.mixup or self.config.cutmix else {}
         if size:
@@ -214,14 +227,14 @@ class Trainer:
     def validate(self, final: bool = False) -> dict:
         """Loss and accuracy of the evaluated weights on the validation split (with the test-time augmentation
         at the `final` epoch only: it costs a forward pass per view)."""
-        start = time.perf_counter()
+        clock = Stopwatch(self.device).start()
         distributed.broadcast_buffers(self.world, self.model, self.ema)
         tta = self.config.tta if final else "none"
         logits, labels = predict_logits(self.eval_model, self.val_loader, self.dtype, tta=tta)
         loss = F.cross_entropy(logits, labels, reduction="sum")
         loss, correct, seen = distributed.sum_over_ranks(self.world, loss, (logits.argmax(1) == labels).sum(), len(labels))
         views = {"tta": tta} if tta != "none" else {}
-        return {"val_loss": loss / seen, "val_acc": correct / seen, **views, "eval_time": time.perf_counter() - start}
+        return {"val_loss": loss / seen, "val_acc": correct / seen, **views, "eval_time": clock.stop()}
 
     def checkpoint_sections(self) -> dict[str, dict[str, torch.Tensor]]:
         """Model, EMA and random-number-generator state as tensor sections."""
