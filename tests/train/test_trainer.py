@@ -1,6 +1,7 @@
 """The trainer learns, logs every epoch, checkpoints atomically, resumes exactly and stops on a NaN loss."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -163,18 +164,36 @@ def test_cli_trains_on_a_folder_of_odd_and_broken_files_and_names_each_skipped_o
         assert name in result.output
 
 
-def test_progressive_resizing_trains_the_first_epochs_small(colour_folder, tmp_path):
-    config = tiny_config(colour_folder, tmp_path, model="fast:widths=8-16-16", progressive_size=16, progressive_epochs=2)
+def fit_seeing_batches(config) -> tuple[Path, list[torch.Tensor]]:
+    """Train, keeping a copy of every batch the training steps receive; (run directory, batches)."""
     seen = []
     original = trainer_module.Trainer.train_step
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer_module.Trainer, "train_step",
-                      lambda self, images, labels: seen.append(images.shape[-1]) or original(self, images, labels))
-        result = fit(config)
-    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+                      lambda self, images, labels: seen.append(images.clone()) or original(self, images, labels))
+        return fit(config).run_dir, seen
+
+
+def test_progressive_resizing_trains_the_first_epochs_small(colour_folder, tmp_path):
+    config = tiny_config(colour_folder, tmp_path, model="fast:widths=8-16-16", progressive_size=16, progressive_epochs=2)
+    run_dir, seen = fit_seeing_batches(config)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [row.get("image_size") for row in rows] == [16, 16, None]
     per_epoch = len(seen) // 3
-    assert seen == [16] * 2 * per_epoch + [32] * per_epoch
+    assert [batch.shape[-1] for batch in seen] == [16] * 2 * per_epoch + [32] * per_epoch
+
+
+@pytest.mark.parametrize("pad_mode, flat_border", [("zeros", True), ("reflect", False)])
+def test_pad_mode_decides_what_fills_the_crop_border(colour_folder, tmp_path, pad_mode, flat_border):
+    config = tiny_config(colour_folder, tmp_path, epochs=1, crop_padding=8, flip=False, pad_mode=pad_mode)
+    images = torch.cat(fit_seeing_batches(config)[1])
+    flat_rows = (images.amax(dim=3) == images.amin(dim=3)).all(dim=1)  # one value across a row, in every channel
+    assert bool(flat_rows.any()) is flat_border  # the colour images are noisy: only padding makes a flat row
+
+
+def test_bad_pad_mode_says_what_is_allowed():
+    with pytest.raises(CnnlabError, match="--pad-mode 'wrap' is not one of: zeros, reflect"):
+        resolve_config(pad_mode="wrap")
 
 
 @pytest.mark.parametrize("settings", [dict(progressive_epochs=2), dict(progressive_size=16),

@@ -36,6 +36,8 @@ def train(
     ema: Optional[float] = typer.Option(None, help="Keep an EMA of the weights with this decay, e.g. 0.999."),
     compile: Optional[bool] = typer.Option(None, help="torch.compile the model."),
     crop_padding: Optional[int] = typer.Option(None, help="Random crop with this padding (default per dataset)."),
+    pad_mode: Optional[str] = typer.Option(
+        None, help=options.choice_help("pad_mode", "What the random crop's padding holds")),
     flip: Optional[bool] = typer.Option(None, help="Random horizontal flips (default per dataset)."),
     alternate_flip: Optional[bool] = typer.Option(
         None, help="Mirror a seeded half of the images in epoch 1, then alternate each image's mirroring per epoch."),

@@ -14,6 +14,7 @@ CHOICES = {
     "sampler": ("shuffle", "balanced"),
     "preprocess": ("data", "weights"),
     "tta": ("none", "flip", "shift"),
+    "pad_mode": ("zeros", "reflect"),
 }
 
 
@@ -59,6 +60,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     crop_padding: int | None = None
+    pad_mode: str = "zeros"  # what the random crop's padding holds: zeros (torchvision's default) or a reflection
     flip: bool | None = None
     alternate_flip: bool = False  # mirror a seeded half in epoch 1, then alternate every image's mirroring
     progressive_size: int = 0  # progressive resizing: the first `progressive_epochs` train on images this size

@@ -58,7 +58,7 @@ def augment_for(config: TrainConfig, data: Dataset) -> AugmentConfig:
         base = dataclasses.replace(base, crop_padding=0)
     return AugmentConfig(
         crop_padding=base.crop_padding if config.crop_padding is None else config.crop_padding,
-        pad_mode="zeros",
+        pad_mode=config.pad_mode,
         flip=0.0 if config.alternate_flip else base.flip if config.flip is None else (0.5 if config.flip else 0.0),
         rotation=config.rotation,
         brightness=config.jitter,
