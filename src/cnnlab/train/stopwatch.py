@@ -1,4 +1,4 @@
-"""Timing that waits for the device: CUDA events on a GPU, the performance counter elsewhere."""
+"""Timing that waits for the device: CUDA events on a GPU, the performance counter (after a sync on MPS) elsewhere."""
 
 import time
 
@@ -9,11 +9,12 @@ class Stopwatch:
     """Seconds from `start()` to `stop()` of the work queued on the device in between.
 
     On CUDA the two marks are events recorded in the current stream, so the span is the GPU's own and `stop`
-    waits for the queued work to finish; on other devices work runs as it is called and the host clock is exact.
+    waits for the queued work to finish; on Apple's MPS each mark first waits for the queued work, and on a CPU work
+    runs as it is called, so the host clock is exact.
     """
 
     def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
+        self.cuda, self.mps = device.type == "cuda", device.type == "mps"
         self.begin: torch.cuda.Event | float | None = None
 
     def start(self) -> "Stopwatch":
@@ -37,4 +38,6 @@ class Stopwatch:
             event = torch.cuda.Event(enable_timing=True)
             event.record()
             return event
+        if self.mps:
+            torch.mps.synchronize()
         return time.perf_counter()
