@@ -9,7 +9,7 @@ from torch import nn
 from cnnlab.checkpoint import checkpoint_path, load_checkpoint
 from cnnlab.data.decode import decode_files, is_image_path
 from cnnlab.data.loader import normalize
-from cnnlab.data.tta import tta_views
+from cnnlab.data.tta import tta_logits
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
 
@@ -44,7 +44,7 @@ class LoadedModel:
     def logits(self, images: torch.Tensor, batch_size: int = 256, tta: str = "none") -> torch.Tensor:
         """Logits of uint8 images, in batches; with `tta` the weighted mean over the test-time views."""
         batches = (self.preprocess(images[i : i + batch_size]) for i in range(0, len(images), batch_size))
-        parts = [sum(weight * self.model(view) for weight, view in tta_views(batch, tta)) for batch in batches]
+        parts = [tta_logits(self.model, batch, tta) for batch in batches]
         return torch.cat(parts) if parts else torch.empty(0, len(self.classes))
 
 

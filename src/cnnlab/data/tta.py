@@ -1,6 +1,7 @@
 """Test-time augmentation: the weighted views of a batch whose logits are averaged."""
 
 import torch
+from torch import nn
 
 from cnnlab.data.augment import crop_at
 
@@ -24,3 +25,8 @@ def tta_views(images: torch.Tensor, tta: str) -> list[tuple[float, torch.Tensor]
         return [(0.5, view) for view in pair]
     moved = [shifted(view, step, step) for view in pair for step in (-1, 1)]
     return [(0.25, view) for view in pair] + [(0.125, view) for view in moved]
+
+
+def tta_logits(model: nn.Module, images: torch.Tensor, tta: str) -> torch.Tensor:
+    """The weighted mean of the model's (fp32) logits over the `tta` views of a batch."""
+    return sum(weight * model(view).float() for weight, view in tta_views(images, tta))

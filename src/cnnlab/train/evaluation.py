@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlab.data.tta import tta_views
+from cnnlab.data.tta import tta_logits
 from cnnlab.train.precision import autocast
 
 
@@ -20,7 +20,7 @@ def predict_logits(
     all_logits, all_labels = [], []
     for images, labels in batches:
         with autocast(images.device, dtype):
-            logits = sum(weight * model(view).float() for weight, view in tta_views(images, tta))
+            logits = tta_logits(model, images, tta)
         all_logits.append(logits)
         all_labels.append(labels)
     model.train(was_training)

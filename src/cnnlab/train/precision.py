@@ -3,11 +3,11 @@
 import contextlib
 import functools
 import math
-import time
 
 import torch
 
 from cnnlab.errors import CnnlabError
+from cnnlab.train.stopwatch import Stopwatch
 
 FASTER = 1.2  # `fastest` trains in bf16 when a conv step runs at least this many times faster in it
 
@@ -49,11 +49,11 @@ def bf16_speedup(device: torch.device, repeats: int = 5) -> float:
     best = {torch.float32: math.inf, torch.bfloat16: math.inf}
     for round_ in range(repeats + 1):  # round 0 sets up each precision's kernels and is not counted
         for dtype in best:
-            start = time.perf_counter()
+            clock = Stopwatch(device).start()
             with autocast(device, dtype):
                 conv(x).float().square().mean().backward()
             if round_:
-                best[dtype] = min(best[dtype], time.perf_counter() - start)
+                best[dtype] = min(best[dtype], clock.stop())
     return best[torch.float32] / best[torch.bfloat16]
 
 
