@@ -1,4 +1,4 @@
-"""Analysis of models: per-layer summaries (shapes, parameters, FLOPs, receptive fields); see also analysis.metrics."""
+"""Analysis of models: per-layer summaries (shapes, parameters, FLOPs, receptive fields) (evaluation/ holds the metrics of trained models)."""
 
 from cnnlab.analysis.flops import FlopCounter
 from cnnlab.analysis.receptive import GLOBAL, UNKNOWN, FieldTracker, Reach

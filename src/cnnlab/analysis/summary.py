@@ -18,7 +18,7 @@ from cnnlab.analysis.flops import FlopCounter
 from cnnlab.analysis.receptive import FieldTracker, Reach
 from cnnlab.analysis.tensors import tensors_in
 from cnnlab.errors import CnnlabError
-from cnnlab.inference import load_model
+from cnnlab.inference.loaded import load_model
 from cnnlab.models import create_model
 from cnnlab.train.freeze import freeze, is_leaf, stage_report
 
@@ -216,7 +216,6 @@ def summarize_model(
 def summarize_run(path: str | Path) -> Summary:
     """Summarise a trained run (or checkpoint) on its own input, with what its training left frozen and trainable."""
     loaded = load_model(path)
-    train = loaded.meta.get("train", {})
-    freeze(loaded.model, train.get("freeze", "none"))
-    result = summarize(loaded.model, loaded.input_shape, name=f"{loaded.meta['model']['model']} ({Path(path).name})")
+    freeze(loaded.model, loaded.settings.model.freeze if loaded.settings else "none")
+    result = summarize(loaded.model, loaded.input_shape, name=f"{loaded.record.architecture} ({Path(path).name})")
     return replace(result, stages=stage_report(loaded.model))

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 
 from cnnlab import __version__
-from cnnlab.cli import augment as augment_cli
+from cnnlab.cli import augment_preview as augment_cli
 from cnnlab.cli import compare as compare_cli
 from cnnlab.cli import evaluate as evaluate_cli
 from cnnlab.cli import export as export_cli
@@ -19,7 +19,8 @@ from cnnlab.cli import shape as shape_cli
 from cnnlab.cli import summary as summary_cli
 from cnnlab.cli import train as train_cli
 from cnnlab.cli import viz as viz_cli
-from cnnlab.console import console
+from cnnlab import events
+from cnnlab.cli.console import RichReporter, console, flag
 from cnnlab.errors import CnnlabError
 
 app = typer.Typer(
@@ -63,9 +64,11 @@ def _root(
 
 
 def main() -> None:
-    """Run the CLI; a CnnlabError becomes `error: <message>` on stderr and exit code 2."""
+    """Run the CLI with the library's events drawn on the console; a CnnlabError becomes `error: <message>` (its
+    setting names spelled as flags) on stderr and exit code 2."""
     try:
-        app()
+        with events.reporting(RichReporter()):
+            app()
     except CnnlabError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}")
+        console.print(f"[bold red]error:[/] {escape(err.render(flag))}")
         sys.exit(2)

@@ -5,9 +5,8 @@ from typing import Optional
 
 import typer
 
-from cnnlab.cli import options
-from cnnlab.console import console
-from cnnlab.errors import CnnlabError
+from cnnlab.cli.console import console
+from cnnlab.cli.settings import with_settings
 
 EPILOG = (
     "Examples:\n\n"
@@ -18,26 +17,19 @@ EPILOG = (
 )
 
 
-@options.with_setup
+@with_settings(exclude=("model", "devices"))
 def compare(
     models: str = typer.Option(..., help="Comma-separated model specs, e.g. simplecnn,simplecnn:se=true,lenet5."),
     seeds: int = typer.Option(3, help="Seeds per model (from --seed on)."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs per run."),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
-    schedule: Optional[str] = typer.Option(None, help=options.choice_help("schedule", "Learning-rate schedule")),
     name: Optional[str] = typer.Option(None, help="Sweep folder name under --out (default: compare-<plan hash>)."),
     json_output: bool = typer.Option(False, "--json", help="Print the table as JSON."),
-    **setup: object,
+    **given: object,
 ) -> None:
     """Train each model for each seed on the same data and schedule; write compare.md/.csv/.json/.png."""
-    if setup.pop("model") is not None:
-        raise CnnlabError("compare takes --models (several specs), not --model")
-    from cnnlab.experiments import compare as run_sweep  # torch loads only when the verb runs
-    from cnnlab.experiments import split_models
+    from cnnlab.train.sweep import run_sweep, split_models  # torch loads only when the verb runs
 
-    seed, out = setup.pop("seed") or 0, setup.pop("out") or "runs"
-    folder, files = run_sweep(split_models(models), seeds, seed, out, name, epochs=epochs, lr=lr, schedule=schedule,
-                              **setup)
+    seed, out = given.pop("seed") or 0, given.pop("out") or "runs"
+    folder, files = run_sweep(split_models(models), seeds, seed, out, name, **given)
     if json_output:
         print(json.dumps(json.loads(files["json"].read_text())["table"], indent=2))
         return

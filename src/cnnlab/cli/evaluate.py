@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from cnnlab.cli.options import choice_help
-from cnnlab.console import console
+from cnnlab.cli.console import console
+from cnnlab.cli.settings import setting_option
 
 EVALUATE_EPILOG = (
     "Examples:\n\n  cnnlab evaluate runs/simplecnn-sample-20261126-170000\n\n  cnnlab evaluate RUN --data ~/cifar10 --json"
@@ -26,11 +26,11 @@ def evaluate(
     data: Optional[str] = typer.Option(None, help="Dataset to evaluate on (default: the run's own)."),
     data_dir: Optional[str] = typer.Option(None, help="Where a named dataset's files are."),
     out: Optional[str] = typer.Option(None, help="Folder for the PNG/JSON files (default: RUN/eval)."),
-    tta: str = typer.Option("none", help=choice_help("tta", "Test-time augmentation (shift adds 1-pixel shifts)")),
+    tta: str = setting_option("tta"),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Top-1, top-5, per-class precision/recall/F1, confusion matrix and top losses of a trained run."""
-    from cnnlab.evaluate import evaluate as evaluate_run  # torch loads only when the verb runs
+    from cnnlab.evaluation.evaluate import evaluate_run  # torch loads only when the verb runs
 
     result = evaluate_run(run, data=data, data_dir=data_dir, out=out, tta=tta)
     if as_json:
@@ -60,8 +60,8 @@ def predict(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability."),
 ) -> None:
     """Top-k classes with probabilities for each image, through the run's own preprocessing."""
-    from cnnlab.export import load_any  # torch loads only when the verb runs
-    from cnnlab.inference import predict_files
+    from cnnlab.inference.loaded import load_any  # torch loads only when the verb runs
+    from cnnlab.inference.predict import predict_files
 
     loaded = load_any(run)
     results, skipped = predict_files(loaded, images, top=top)

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from cnnlab.console import console
+from cnnlab.cli.console import console
 
 EPILOG = (
     "Examples:\n\n  cnnlab export runs/my-run --format onnx --dynamic-batch\n\n"
@@ -25,7 +25,7 @@ def export(
 ) -> None:
     """Write the model and `<file>.json` (classes, input size, mean/std, metrics), then check it gives PyTorch's
     top-1 and logits within 1e-4 on real test images."""
-    from cnnlab.export import export_model  # torch and onnx load only when the verb runs
+    from cnnlab.inference.export import export_model  # torch and onnx load only when the verb runs
 
     result = export_model(run, fmt, out, dynamic_batch=dynamic_batch, opset=opset, images=images)
     if as_json:

@@ -23,7 +23,7 @@ def serve(
     """POST /predict (multipart image or images) → top-k JSON; GET /health, GET /model, docs at /docs, a page at /."""
     from cnnlab.serve.app import ServeOptions  # fastapi, uvicorn and torch load only when the verb runs
     from cnnlab.serve.limits import Limits
-    from cnnlab.serve.server import serve as run_server
+    from cnnlab.serve.server import run_server
 
     limits = Limits(max_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels)
     run_server(model, host, port, workers, ServeOptions(batching, max_batch, max_wait_ms, limits))

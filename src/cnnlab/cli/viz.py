@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from cnnlab.console import console
+from cnnlab.cli.console import console
 
 app = typer.Typer(help="Pictures of a trained run: filters, feature maps, Grad-CAM, training curves, gradient flow.",
                   no_args_is_help=True)

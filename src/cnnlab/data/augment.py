@@ -5,7 +5,7 @@ shape, dtype, device and memory format (channels_last stays channels_last). All 
 given `torch.Generator` (on x's device) in a fixed order, so the same seed gives the same batch. There is no
 per-image Python: per-image choices (offsets, masks, angles, factors) are tensors of length N.
 
-Fill conventions: random crop pads by reflection by default (`pad_mode="zeros"` pads with 0); rotation,
+Fill conventions: random crop pads with zeros (as torchvision's RandomCrop) or by reflection (`pad_mode`); rotation,
 cutout and random erasing fill with 0. Colour jitter expects inputs in [0, 1] and clamps to [0, 1], so it
 belongs before normalisation; `build_augment` runs every op on the [0, 1] batch the loader hands it and the
 loader normalises afterwards (so the zero fills are black).
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from cnnlab.errors import CnnlabError
 
-PAD_MODES = ("reflect", "zeros")
+PAD_MODES = ("zeros", "reflect")
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, as PIL and torchvision use
 ERASING_ATTEMPTS = 10  # torchvision's RandomErasing tries this many rectangles before giving up
 
@@ -78,7 +78,7 @@ def _reflect(pos: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def crop_at(
-    x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, padding: int, pad_mode: str = "reflect"
+    x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, padding: int, pad_mode: str
 ) -> torch.Tensor:
     """Each image's H x W window at (top[i], left[i]) of the image padded by `padding` on every side.
 
@@ -103,7 +103,7 @@ def crop_at(
 
 
 def random_crop(
-    x: torch.Tensor, generator: torch.Generator, padding: int = 4, pad_mode: str = "reflect"
+    x: torch.Tensor, generator: torch.Generator, padding: int = 4, pad_mode: str = "zeros"
 ) -> torch.Tensor:
     """Pad by `padding` (reflect or zeros) and cut a random H x W window per image: a shift of up to ±padding."""
     n = x.shape[0]
@@ -262,7 +262,7 @@ class AugmentConfig:
     """Which batch augmentations to apply and how strongly; every field's default leaves its op off."""
 
     crop_padding: int = 0
-    pad_mode: str = "reflect"
+    pad_mode: str = "zeros"
     flip: float = 0.0
     rotation: float = 0.0
     brightness: float = 0.0

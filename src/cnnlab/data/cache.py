@@ -9,7 +9,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from cnnlab.console import progress_bar
+from cnnlab import events
 from cnnlab.data.decode import Size, decode_files
 
 CACHE_VERSION = 1
@@ -41,7 +41,7 @@ def decode_cached(
         with safe_open(str(file), framework="pt") as f:
             skipped = [tuple(s) for s in json.loads(f.metadata()["skipped"])]
             return f.get_tensor("images"), f.get_tensor("labels"), skipped
-    with progress_bar(description, len(paths)) as advance:
+    with events.progress(description, len(paths)) as advance:
         images, kept, skipped = decode_files(paths, channels=channels, size=size, progress=advance)
     kept_labels = torch.tensor([labels[i] for i in kept], dtype=torch.int64)
     file.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnlab.data.decode import is_image_path
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, SettingError
 
 EVAL_SPLIT_NAMES = ("val", "valid", "validation", "test")
 
@@ -60,7 +60,7 @@ def list_files(root: Path, classes: list[str]) -> FileList:
 def split_files(files: FileList, fraction: float, seed: int) -> tuple[FileList, FileList]:
     """Split per class into (train, val) with `fraction` of each class in val, the same for the same seed."""
     if not 0.0 < fraction < 1.0:
-        raise CnnlabError(f"--val-split must be between 0 and 1 (exclusive), got {fraction}")
+        raise SettingError("val_split", f"must be between 0 and 1 (exclusive), got {fraction}")
     rng = random.Random(seed)
     train, val = FileList(skipped=files.skipped), FileList()
     for label in sorted(set(files.labels)):

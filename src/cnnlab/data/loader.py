@@ -5,10 +5,10 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from cnnlab.data.datasets import ImageSet, Split
+from cnnlab.data.dataset import ImageSet, Split
 from cnnlab.data.policies import Mixer, Policy
 from cnnlab.data.stream import FileBatches, StreamSet
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import SettingError
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -72,8 +72,8 @@ def batch_source(
     `sample_weights` (one per image) replaces the shuffle by weighted sampling with replacement."""
     if isinstance(data, StreamSet):
         if alternate_flip:
-            raise CnnlabError("--alternate-flip needs a dataset held in memory; this one is streamed from files "
-                              "(use --flip, or --no-stream if it fits in memory)")
+            raise SettingError("alternate_flip", "needs a dataset held in memory; this one is streamed from files "
+                               "(use `flip`, or `stream` off if it fits in memory)")
         return FileBatches(data, batch_size, shuffle, train=random_crop, workers=workers, seed=seed,
                            drop_last=drop_last, pin_memory=torch.device(device).type == "cuda",
                            sample_weights=sample_weights)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torchvision.transforms import v2
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, SettingError
 
 POLICIES: dict[str, Callable[[], v2.Transform]] = {
     "randaugment": v2.RandAugment,
@@ -74,9 +74,9 @@ class Mixer:
     def __init__(self, num_classes: int, mixup: float = 0.0, cutmix: float = 0.0) -> None:
         """`mixup` and `cutmix` are the Beta(alpha, alpha) parameters; 0 leaves that one off."""
         if mixup < 0 or cutmix < 0:
-            raise CnnlabError(f"--mixup ({mixup}) and --cutmix ({cutmix}) are Beta alphas: 0 (off) or positive")
+            raise SettingError("mixup", f"({mixup}) and `cutmix` ({cutmix}) are Beta alphas: 0 (off) or positive")
         if not mixup and not cutmix:
-            raise CnnlabError("a Mixer needs --mixup or --cutmix above 0")
+            raise SettingError("mixup", "or `cutmix` must be above 0 for a Mixer")
         chosen = [v2.MixUp(alpha=mixup, num_classes=num_classes)] if mixup else []
         chosen += [v2.CutMix(alpha=cutmix, num_classes=num_classes)] if cutmix else []
         self.transform = chosen[0] if len(chosen) == 1 else v2.RandomChoice(chosen)

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from torchvision.transforms import v2
 
-from cnnlab.console import console
+from cnnlab import events
 from cnnlab.data.decode import UnreadableImage, decode_image
 from cnnlab.data.folder import FileList
 
@@ -50,7 +50,7 @@ def crop_transform(size: tuple[int, int], train: bool) -> v2.Transform:
 
 
 class FileImages(torch.utils.data.Dataset):
-    """Item i: (uint8 image, label, None), or (None, label, "path: reason") when the file cannot be used."""
+    """Item i: (uint8 image, label, None), or (None, label, (path, reason)) when the file cannot be used."""
 
     def __init__(self, data: StreamSet, train: bool) -> None:
         """Decode with the set's channels; crop as for training or evaluation."""
@@ -60,17 +60,18 @@ class FileImages(torch.utils.data.Dataset):
         """Number of files."""
         return len(self.data)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int, str | None]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int, tuple[str, str] | None]:
         """Decode and crop one file."""
         label = self.data.files.labels[index]
         try:
             image = decode_image(self.data.files.paths[index], channels=self.data.channels)
         except UnreadableImage as err:
-            return None, label, str(err)
+            return None, label, (err.name, err.reason)
         return self.transform(image), label, None
 
 
-def collate(items: list[tuple[torch.Tensor | None, int, str | None]]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def collate(items: list[tuple[torch.Tensor | None, int, tuple[str, str] | None]]
+            ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, str]]]:
     """Stack the usable images into a uint8 batch; list the unusable files."""
     good = [(image, label) for image, label, _ in items if image is not None]
     problems = [problem for image, _, problem in items if image is None]
@@ -94,7 +95,7 @@ class FileBatches:
             collate_fn=collate, generator=self.generator, drop_last=drop_last, pin_memory=pin_memory,
             persistent_workers=workers > 0,
         )
-        self.reported: set[str] = set()
+        self.reported: set[tuple[str, str]] = set()
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -106,6 +107,6 @@ class FileBatches:
             for problem in problems:
                 if problem not in self.reported:
                     self.reported.add(problem)
-                    console.print(f"[yellow]skipped[/] {problem}")
+                    events.emit(events.FileSkipped(*problem))
             if len(labels):
                 yield images, labels

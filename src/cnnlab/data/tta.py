@@ -11,7 +11,7 @@ def shifted(images: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     n = images.shape[0]
     top = torch.full((n,), 1 - rows, device=images.device)
     left = torch.full((n,), 1 - cols, device=images.device)
-    return crop_at(images, top, left, padding=1)
+    return crop_at(images, top, left, padding=1, pad_mode="reflect")
 
 
 def tta_views(images: torch.Tensor, tta: str) -> list[tuple[float, torch.Tensor]]:

@@ -1,4 +1,4 @@
-"""Pretrained weights for a zoo model: resolve `--pretrained` (imagenet, a weights name, timm's hub, a file, a
+"""Pretrained weights for a zoo model: resolve `pretrained` (imagenet, a weights name, timm's hub, a file, a
 cnnlab run) to a state dict, adapt the first conv to the input channels, and load it with a new head."""
 
 import urllib.error
@@ -11,13 +11,14 @@ from safetensors.torch import load_file
 from torch import nn
 from torchvision.models import WeightsEnum
 
-from cnnlab.checkpoint import checkpoint_path, load_checkpoint
-from cnnlab.errors import CnnlabError
+from cnnlab.run.checkpoint import checkpoint_path, load_checkpoint, read_record
+from cnnlab.run.record import ModelRecord
+from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.models.layers import first_conv
 from cnnlab.models.registry import TIMM_PREFIX, model_info
 from cnnlab.models.spec import parse_spec
 
-HUB_NAMES = ("imagenet", "timm")  # `--pretrained imagenet` on a zoo model, `timm` (or imagenet) on timm/<name>
+HUB_NAMES = ("imagenet", "timm")  # `pretrained` imagenet` on a zoo model, `timm` (or imagenet) on timm/<name>
 SHOWN_KEYS = 4  # key names quoted in a mismatch error
 
 
@@ -38,7 +39,7 @@ class Preprocessing:
 
 
 def is_local(source: str) -> bool:
-    """Whether `--pretrained` names a file or a run directory rather than hub weights."""
+    """Whether `pretrained` names a file or a run directory rather than hub weights."""
     return Path(source).expanduser().exists() or "/" in source or source.endswith((".pth", ".pt", ".safetensors"))
 
 
@@ -47,7 +48,7 @@ def torchvision_weights(model_name: str, source: str) -> WeightsEnum:
     base, variant = parse_spec(model_name)
     info = model_info(base)
     if info.weights is None:
-        raise CnnlabError(f"{base} has no torchvision weights; use --pretrained FILE or a cnnlab run directory")
+        raise CnnlabError(f"{base} has no torchvision weights; use `pretrained` FILE or a cnnlab run directory")
     changed = {key: value for key, value in info.resolve(variant).items() if value != info.defaults[key]}
     if changed:
         raise CnnlabError(f"torchvision's weights fit {base} without variants, not {model_name}")
@@ -69,7 +70,7 @@ def download_state(weights: WeightsEnum) -> dict[str, torch.Tensor]:
         reason = getattr(err, "reason", None) or err
         raise CnnlabError(
             f"cannot download {weights.url} ({reason}); offline: copy {filename} to {hub} "
-            f"(a pre-filled TORCH_HOME) or pass --pretrained /path/to/{filename}"
+            f"(a pre-filled TORCH_HOME) or pass `pretrained` /path/to/{filename}"
         ) from None
     except RuntimeError as err:  # torch.hub's hash check
         raise CnnlabError(f"{weights.url}: {str(err).splitlines()[0]}") from None
@@ -100,7 +101,7 @@ def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
 
 
 def resolve_state(model_name: str, source: str) -> dict[str, torch.Tensor]:
-    """The state dict `--pretrained SOURCE` names for a zoo model (timm's hub is handled by `load_timm_pretrained`)."""
+    """The state dict `pretrained` SOURCE` names for a zoo model (timm's hub is handled by `load_timm_pretrained`)."""
     if is_local(source):
         return read_weights_file(Path(source).expanduser())
     return download_state(torchvision_weights(model_name, source))
@@ -159,7 +160,7 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str, 
     source_classes = state[head].shape[0] if head in state else classes
     if source_classes != classes and not reset_head:
         raise CnnlabError(f"{source} has a head for {source_classes} classes, the data {classes}; "
-                          "drop --keep-head to replace the head")
+                          "drop `keep_head` to replace the head")
     model.reset_classifier(source_classes)
     if reset_head:  # weights without a head (a backbone) are fine: the head is new anyway
         prefix = classifier_name(model) + "."
@@ -181,35 +182,40 @@ def load_timm_pretrained(model: nn.Module, source: str) -> None:
     except (OSError, RuntimeError, ValueError) as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CnnlabError(f"cannot load timm's weights for {model.default_cfg['name']} ({message}); offline: "
-                          "a pre-filled HF_HOME, or --pretrained /path/to/weights.safetensors") from None
+                          "a pre-filled HF_HOME, or `pretrained` /path/to/weights.safetensors") from None
 
 
 def apply_pretrained(model: nn.Module, model_name: str, source: str, reset_head: bool = True) -> None:
-    """Load `--pretrained SOURCE` into a freshly built model whose head already has the data's class count."""
+    """Load `pretrained` SOURCE` into a freshly built model whose head already has the data's class count."""
     if model_name.startswith(TIMM_PREFIX) and not is_local(source):
         load_timm_pretrained(model, source)
         return
     load_weights(model, resolve_state(model_name, source), source, reset_head)
 
 
-def run_model_name(source: str) -> str | None:
-    """The model (name and variants) a cnnlab run or checkpoint was trained as; None for other sources."""
+def run_record(source: str) -> ModelRecord | None:
+    """The model record of a cnnlab run or checkpoint; None for other sources."""
     if not Path(source).expanduser().exists():
         return None
     path = checkpoint_path(Path(source).expanduser())
     if path.suffix != ".safetensors" or not is_checkpoint(path):
         return None
-    return load_checkpoint(path)[2]["model"]["model"]
+    return read_record(load_checkpoint(path)[2], str(path))
+
+
+def run_model_name(source: str) -> str | None:
+    """The model (name and variants) a cnnlab run or checkpoint was trained as; None for other sources."""
+    record = run_record(source)
+    return record.architecture if record else None
 
 
 def weights_preprocessing(model_name: str, source: str) -> Preprocessing:
     """The input size and mean/std the weights were trained with (a plain weights file does not say: an error)."""
     if is_local(source):
-        path = checkpoint_path(Path(source).expanduser())
-        record = load_checkpoint(path)[2]["model"] if path.suffix == ".safetensors" and is_checkpoint(path) else None
+        record = run_record(source)
         if record is None:
-            raise CnnlabError(f"{path} does not say what input it was trained on: use --preprocess data")
-        return Preprocessing(record["input_shape"][1], tuple(record["mean"]), tuple(record["std"]))
+            raise SettingError("preprocess", f"weights: {source} does not say what input it was trained on: use data")
+        return Preprocessing(record.input_shape[1], record.mean, record.std)
     if model_name.startswith(TIMM_PREFIX):
         from cnnlab.models import create_model
 

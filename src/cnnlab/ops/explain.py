@@ -20,7 +20,7 @@ def format_number(value: float, digits: int = 10) -> str:
 
 
 def format_matrix(values: np.ndarray, width: int = 72) -> str:
-    """Nested-list text like [[7,6,7],[4,5,6]] (pasteable back as --input); one row a line when it is long."""
+    """Nested-list text like [[7,6,7],[4,5,6]] (pasteable back as `input`); one row a line when it is long."""
     array = np.asarray(values)
     if array.ndim == 0:
         return format_number(array)

@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cnnlab import __version__
 from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError
-from cnnlab.export import is_exported, load_any
-from cnnlab.inference import LoadedModel, top_k
+from cnnlab.inference.loaded import LoadedModel, load_any
+from cnnlab.inference.predict import top_k
 from cnnlab.serve.batcher import Batcher
 from cnnlab.serve.limits import Limits, UploadRefused, check_upload
 from cnnlab.serve.overlay import overlay, png_data_url
@@ -39,19 +39,18 @@ class ServeOptions:
 
 def model_info(loaded: LoadedModel) -> dict:
     """What GET /model says: the architecture, its classes, the input it takes, the run's metrics."""
-    meta = loaded.meta
-    exported = is_exported(loaded.path)
-    channels, height, width = loaded.input_shape
+    meta, record = loaded.meta, loaded.record
+    channels, height, width = record.input_shape
     return {
-        "name": meta["model"] if exported else meta["model"]["model"],
-        "format": meta["format"] if exported else "pytorch",
+        "name": record.architecture,
+        "format": loaded.exported or "pytorch",
         "path": str(loaded.path),
         "classes": loaded.classes,
-        "input": {"channels": channels, "height": height, "width": width, "mean": list(loaded.mean),
-                  "std": list(loaded.std)},
+        "input": {"channels": channels, "height": height, "width": width, "mean": list(record.mean),
+                  "std": list(record.std)},
         "epoch": meta.get("epoch"),
         "metrics": meta.get("metrics", {}),
-        "gradcam": not exported,
+        "gradcam": loaded.exported is None,
     }
 
 
@@ -59,7 +58,7 @@ def decode_upload(name: str, data: bytes, loaded: LoadedModel, limits: Limits) -
     """One upload as the uint8 (C, H, W) image the model takes, after the limits are checked."""
     check_upload(name, data, limits)
     try:
-        return decode_image(data, channels=loaded.input_shape[0], size=loaded.image_size)
+        return decode_image(data, channels=loaded.record.in_chans, size=loaded.record.image_size)
     except CnnlabError as err:
         raise UploadRefused(400, f"{name}: {getattr(err, 'reason', err)}") from None
 

@@ -12,16 +12,16 @@ import uvicorn
 from fastapi import FastAPI
 
 from cnnlab.errors import CnnlabError
-from cnnlab.export import load_any
+from cnnlab.inference.loaded import load_any
 from cnnlab.serve.app import ENVIRONMENT, ServeOptions, create_app, environment_value
 
 
-def serve(source: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+def run_server(source: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           options: ServeOptions | None = None) -> None:
     """Serve a run or exported model until interrupted; several workers are separate processes, each with the model."""
     options = options or ServeOptions()
     if workers < 1:
-        raise CnnlabError(f"--workers must be at least 1, not {workers}")
+        raise CnnlabError(f"`workers` must be at least 1, not {workers}")
     if workers == 1:
         uvicorn.run(create_app(source, options), host=host, port=port, log_level="info")
         return

@@ -1,5 +1,5 @@
 """Training on several processes with PyTorch DistributedDataParallel: the torchrun environment, the process
-group, each rank's share of every batch, metrics summed over ranks, and the launcher behind `--devices`.
+group, each rank's share of every batch, metrics summed over ranks, and the launcher behind `devices`.
 
 One process per device; torchrun (or `launch`) sets RANK, LOCAL_RANK and WORLD_SIZE. Every rank draws the same
 shuffled order and the same augmentation as a single process would, prepares the global batch and keeps its
@@ -21,8 +21,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from cnnlab.console import console
-from cnnlab.errors import CnnlabError
+from cnnlab import events
+from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.train.precision import pick_device
 
 LOST_SIGNS = ("Connection closed by peer", "Connection reset by peer", "Timed out", "timed out", "Broken pipe")
@@ -86,20 +86,17 @@ def session(device_name: str, timeout: float) -> Iterator[World]:
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout),
                             device_id=device if device.type == "cuda" else None)
-    console.quiet = not world.is_main
     try:
-        yield world
+        with events.reporting(events.reporter() if world.is_main else events.Reporter()):
+            yield world
     except (dist.DistError, RuntimeError) as err:
-        console.quiet = False
         if not lost_contact(err):
             raise
         time.sleep(LOST_GRACE_S)  # the launcher notices the rank that failed first and names it, not this one
         raise CnnlabError(f"rank {world.rank}: lost the other ranks ({first_line(err)}); one of them failed or hung "
-                          f"for more than --dist-timeout {timeout:g}s") from None
+                          f"for more than `dist_timeout` {timeout:g}s") from None
     except CnnlabError as err:
-        console.quiet = False
         raise CnnlabError(f"rank {world.rank}: {err}") from None
-    console.quiet = False
     dist.destroy_process_group()  # only after success: tearing down a broken group can block
 
 
@@ -126,14 +123,14 @@ def describe(world: World, device: torch.device, batch_size: int, lr: float) -> 
 def check_batch(world: World, batch_size: int) -> None:
     """Every rank needs at least one image of each global batch."""
     if batch_size < world.size:
-        raise CnnlabError(f"--batch-size {batch_size} is the global batch: it must be at least the number of "
+        raise SettingError("batch_size", f"{batch_size} is the global batch: it must be at least the number of "
                           f"processes ({world.size})")
 
 
 def wrap_model(model: nn.Module, world: World, device: torch.device, sync_bn: bool) -> nn.Module:
     """The model that takes training steps: under DistributedDataParallel when there are several ranks."""
     if sync_bn and device.type != "cuda":
-        raise CnnlabError("--sync-bn needs CUDA devices: PyTorch's SyncBatchNorm does not run on the CPU")
+        raise SettingError("sync_bn", "needs CUDA devices: PyTorch's SyncBatchNorm does not run on the CPU")
     if not world.distributed:
         return model
     device_ids = [device.index] if device.type == "cuda" else None
@@ -196,7 +193,7 @@ def sum_over_ranks(world: World, *values: torch.Tensor | float) -> list[float]:
 
 
 def broadcast_buffers(world: World, *models: nn.Module | None) -> None:
-    """Give every rank rank 0's buffers (BatchNorm running statistics drift apart without --sync-bn)."""
+    """Give every rank rank 0's buffers (BatchNorm running statistics drift apart without `sync_bn`)."""
     if not world.distributed:
         return
     for model in models:
@@ -218,10 +215,8 @@ def launch(devices: int, fn: Callable[..., Any], *args: Any) -> list[Any]:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    if devices < 1:
-        raise CnnlabError(f"--devices must be at least 1, got {devices}")
     if World.from_env().distributed:
-        raise CnnlabError("--devices starts its own processes: do not combine it with torchrun")
+        raise SettingError("devices", "starts its own processes: do not combine it with torchrun")
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=devices, run_id=uuid.uuid4().hex,
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
     try:

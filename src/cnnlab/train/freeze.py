@@ -2,7 +2,8 @@
 
 from torch import nn
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import SettingError
+from cnnlab.settings.sections import check_freeze
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 Stage = tuple[str, list[nn.Module]]
@@ -78,12 +79,9 @@ def stages(model: nn.Module) -> list[Stage]:
 
 
 def parse_freeze(spec: str) -> str | int:
-    """`none`, `backbone` or a number of leading stages."""
-    if spec in ("none", "backbone"):
-        return spec
-    if spec.isdigit():
-        return int(spec)
-    raise CnnlabError(f"--freeze {spec!r} is not one of: none, backbone, or a number of stages (e.g. 2)")
+    """`none`, `backbone` or a number of leading stages (the setting's check has refused anything else)."""
+    check_freeze(spec)
+    return int(spec) if spec.isdigit() else spec
 
 
 def freeze(model: nn.Module, spec: str) -> None:
@@ -101,7 +99,7 @@ def freeze(model: nn.Module, spec: str) -> None:
     found = stages(model)
     if how > len(found):
         names = ", ".join(name for name, _ in found)
-        raise CnnlabError(f"--freeze {how}: {type(model).__name__} has {len(found)} stages ({names})")
+        raise SettingError("freeze", f"{how}: {type(model).__name__} has {len(found)} stages ({names})")
     for _, modules in found[:how]:
         for module in modules:
             module.requires_grad_(False)
@@ -113,7 +111,7 @@ def head_modules(model: nn.Module) -> list[nn.Module]:
 
 
 def head_parameter_ids(model: nn.Module) -> set[int]:
-    """The ids of the head's parameters: trained at the full rate, and all that `--freeze backbone` leaves."""
+    """The ids of the head's parameters: trained at the full rate, and all that `freeze` backbone leaves."""
     return {id(param) for module in head_modules(model) for param in module.parameters()}
 
 

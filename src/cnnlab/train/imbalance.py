@@ -2,7 +2,7 @@
 
 import torch
 
-from cnnlab.console import console
+from cnnlab import events
 
 IMBALANCE_RATIO = 3.0  # warn when the largest class has more than this many times the images of the smallest
 
@@ -33,18 +33,17 @@ def imbalance_ratio(counts: torch.Tensor) -> float:
 
 
 def warn_if_imbalanced(counts: torch.Tensor, classes: list[str], class_weights: str, sampler: str) -> float:
-    """Print a warning naming the remedies when the largest class is over 3x the smallest; returns the ratio."""
+    """Warn (an event) naming the remedies when the largest class is over 3x the smallest; returns the ratio."""
     ratio = imbalance_ratio(counts)
     if ratio <= IMBALANCE_RATIO:
         return ratio
     largest, smallest = int(counts.argmax()), int(torch.where(counts > 0, counts, counts.max() + 1).argmin())
-    console.print(
-        f"[yellow]warning:[/] the classes are imbalanced: {classes[largest]} has {int(counts[largest])} training "
-        f"images, {classes[smallest]} {int(counts[smallest])} ({ratio:.1f}x); accuracy will favour the large classes. "
-        f"Options: --class-weights auto (inverse-frequency loss weights), --sampler balanced (class-balanced "
-        f"sampling); `cnnlab evaluate` reports balanced accuracy and per-class recall. "
-        f"Now: --class-weights {class_weights}, --sampler {sampler}."
-    )
+    events.note(
+        f"the classes are imbalanced: {classes[largest]} has {int(counts[largest])} training images, "
+        f"{classes[smallest]} {int(counts[smallest])} ({ratio:.1f}x); accuracy will favour the large classes. "
+        f"Options: `class_weights` auto (inverse-frequency loss weights), `sampler` balanced (class-balanced "
+        f"sampling); evaluation reports balanced accuracy and per-class recall. "
+        f"Now: `class_weights` {class_weights}, `sampler` {sampler}.", warning=True)
     return ratio
 
 

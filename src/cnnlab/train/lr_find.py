@@ -1,6 +1,5 @@
 """The learning-rate range test: train briefly while the rate grows exponentially, and read the loss curve."""
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -9,12 +8,14 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.console import console, progress_bar
-from cnnlab.errors import CnnlabError
-from cnnlab.run import RunDir, default_run_name
-from cnnlab.train.config import TrainConfig
+from cnnlab import events
+from cnnlab.data.pipeline import load_data
+from cnnlab.errors import SettingError
+from cnnlab.run.directory import RunDir, default_run_name
+from cnnlab.settings import Settings
+from cnnlab.train.assemble import assemble
 from cnnlab.train.precision import flush_denormals
-from cnnlab.train.trainer import Trainer, load_data
+from cnnlab.train.trainer import Trainer
 
 
 @dataclass
@@ -71,11 +72,11 @@ def range_test(
     explodes. Returns the rates, the losses and the smoothed losses."""
     growth = (end / start) ** (1 / max(1, steps - 1))
     trainer.scheduler = torch.optim.lr_scheduler.LambdaLR(trainer.optimizer, lambda i: growth**i)
-    trainer.model.train()
+    trainer.parts.model.train()
     smoother = Smoother(beta)
     lrs, losses, smoothed, best = [], [], [], math.inf
-    with progress_bar("lr-find", steps) as advance:
-        for _, (images, labels) in zip(range(steps), cycle(trainer.train_loader)):
+    with events.progress("lr-find", steps) as advance:
+        for _, (images, labels) in zip(range(steps), cycle(trainer.parts.train_loader)):
             lrs.append(trainer.optimizer.param_groups[0]["lr"])
             loss, _ = trainer.train_step(images, labels)
             losses.append(loss.item())
@@ -87,24 +88,25 @@ def range_test(
     return lrs, losses, smoothed
 
 
-def lr_find(config: TrainConfig, start: float = 1e-7, end: float = 10.0, steps: int = 100,
+def find_lr(settings: Settings, start: float = 1e-7, end: float = 10.0, steps: int = 100,
             diverge: float = 4.0, beta: float = 0.98) -> LRFind:
-    """Run the range test from a fresh model; write lr_find.json and lr_find.png to a new folder under config.out."""
+    """Run the range test from a fresh model; write lr_find.json and lr_find.png to a new folder under `out`."""
     if not 0 < start < end:
-        raise CnnlabError(f"--start and --end must satisfy 0 < start < end, got {start} and {end}")
+        raise SettingError("start", f"and `end` must satisfy 0 < start < end, got {start} and {end}")
     if steps < 5:
-        raise CnnlabError(f"--steps must be at least 5, got {steps}")
+        raise SettingError("steps", f"must be at least 5, got {steps}")
     flush_denormals()
-    config = dataclasses.replace(config, ema=None, lr=start)
-    data = load_data(config)
-    run = RunDir.create(config.out, "lr-find-" + default_run_name(config.model, config.data))
-    trainer = Trainer(config, run, data)
+    settings = settings.replace(ema=None, lr=start)
+    data = load_data(settings)
+    run = RunDir.create(settings.run.out, "lr-find-" + default_run_name(settings.model.model, settings.data.data))
+    trainer = Trainer(assemble(settings, data), run)
     lrs, losses, smoothed = range_test(trainer, start, end, steps, diverge, beta)
     steepest, minimum = suggestions(lrs, smoothed)
     result = LRFind(lrs, losses, smoothed, steepest, minimum, run.path)
-    (run.path / "lr_find.json").write_text(json.dumps({"train": config.to_dict(), **result.to_dict()}, indent=2) + "\n")
+    (run.path / "lr_find.json").write_text(json.dumps({"settings": settings.to_dict(), **result.to_dict()},
+                                                      indent=2) + "\n")
     from cnnlab.viz.plots import save_lr_curve
 
-    save_lr_curve(lrs, smoothed, steepest, run.path / "lr_find.png", f"{config.model} on {data.name}")
-    console.print(f"lr-find: {len(lrs)} steps from {lrs[0]:.1e} to {lrs[-1]:.1e}")
+    save_lr_curve(lrs, smoothed, steepest, run.path / "lr_find.png", f"{settings.model.model} on {data.name}")
+    events.note(f"lr-find: {len(lrs)} steps from {lrs[0]:.1e} to {lrs[-1]:.1e}")
     return result

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import SettingError
 from cnnlab.train.stopwatch import Stopwatch
 
 FASTER = 1.2  # `fastest` trains in bf16 when a conv step runs at least this many times faster in it
@@ -21,7 +21,7 @@ def pick_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise CnnlabError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+        raise SettingError("device", "cuda: no CUDA device is available here (use cpu or auto)")
     return torch.device(name)
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
-from cnnlab.run import RunDir
+from cnnlab.run.directory import RunDir
 from cnnlab.viz.plots import plt, save_figure
 
 PANELS = (("loss", ("train_loss", "val_loss")), ("accuracy", ("train_acc", "val_acc")), ("learning rate", ("lr",)))

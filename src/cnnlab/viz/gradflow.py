@@ -16,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlab.data.datasets import ImageSet, load_dataset
+from cnnlab.data.dataset import ImageSet
+from cnnlab.data.sources import load_dataset
 from cnnlab.data.loader import normalize
 from cnnlab.errors import CnnlabError
-from cnnlab.inference import load_model
+from cnnlab.inference.loaded import load_model
 from cnnlab.models import create_model
 from cnnlab.viz.plots import save_figure
 
@@ -62,13 +63,14 @@ def batch_of(source: str, count: int, size: tuple[int, int] | None = None, data_
 def run_flows(run: str | Path, count: int, seed: int) -> list[GradientFlow]:
     """A run's gradient flow at initialisation and trained, on a batch of its own data."""
     loaded = load_model(run)
-    train, record = loaded.meta.get("train", {}), loaded.meta["model"]
-    channels, height, width = loaded.input_shape
-    seed_of_run = train.get("seed", 0)
-    images, labels, _, _, _ = batch_of(train["data"], count, (height, width), train.get("data_dir"), seed_of_run)
+    settings, (_, height, width) = loaded.settings, loaded.input_shape
+    if settings is None:
+        raise CnnlabError(f"{run}: holds no training settings, so no dataset to take a batch from")
+    seed_of_run = settings.run.seed
+    images, labels, _, _, _ = batch_of(settings.data.data, count, (height, width), settings.data.data_dir, seed_of_run)
     x = loaded.preprocess(images)
     torch.manual_seed(seed_of_run)  # the trainer's initialisation
-    fresh = create_model(record["model"], num_classes=len(loaded.classes), in_chans=channels)
+    fresh = loaded.record.build()
     name = Path(run).name if Path(run).is_dir() else Path(run).parent.parent.name
     torch.manual_seed(seed)
     flows = [GradientFlow(f"{name} at init", *gradient_norms(fresh, x, labels))]

@@ -14,7 +14,7 @@ def find_layer(model: nn.Module, name: str | None) -> tuple[str, nn.Module]:
     if name is None:
         name = getattr(model, "cam_layer", None)
         if name is None:
-            raise CnnlabError("this model names no default layer: pass --layer NAME (see `cnnlab summary`)")
+            raise CnnlabError("this model names no default layer: pass `layer` NAME (see `cnnlab summary`)")
     try:
         return name, model.get_submodule(name)
     except AttributeError:

@@ -5,7 +5,8 @@ from pathlib import Path
 import torch
 
 from cnnlab.errors import CnnlabError
-from cnnlab.inference import LoadedModel, expand_images, load_model
+from cnnlab.inference.loaded import LoadedModel, load_model
+from cnnlab.inference.predict import expand_images
 from cnnlab.viz.featuremaps import feature_maps, save_feature_maps
 from cnnlab.viz.filters import save_filters
 from cnnlab.viz.gradcam import grad_cam

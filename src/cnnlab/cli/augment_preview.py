@@ -27,6 +27,6 @@ def preview(
 ) -> None:
     """One PNG grid: each image as it is, flipped, rotated, cropped, colour-jittered, cut out, erased, and through
     each chosen policy, every column labelled."""
-    from cnnlab.viz.augment import augment_preview  # torch loads only when the verb runs
+    from cnnlab.viz.augment_preview import augment_preview  # torch loads only when the verb runs
 
     print(augment_preview(images, data, out, policy, seed, count, data_dir))

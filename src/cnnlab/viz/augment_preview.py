@@ -1,7 +1,7 @@
 """A preview of data augmentation (course section 9): the original images and each augmentation in one PNG grid.
 
 The course's six (flip, rotation, crop, colour jitter, cutout, random erasing) are cnnlab's own batch ops, set so
-that their effect shows; the policies are torchvision's transforms v2, as `cnnlab train --policy/--mixup/--cutmix`
+that their effect shows; the policies are torchvision's transforms v2, as `cnnlab train `policy`/`mixup`/`cutmix`
 runs them. Every column draws from one generator seeded by `seed`, so the same seed gives the same picture.
 """
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from cnnlab.data import augment as ops
-from cnnlab.data.datasets import ImageSet, load_dataset
+from cnnlab.data.dataset import ImageSet
+from cnnlab.data.sources import load_dataset
 from cnnlab.data.decode import decode_files, decode_image
 from cnnlab.data.policies import POLICIES, Mixer, Policy
 from cnnlab.errors import CnnlabError
@@ -109,7 +110,7 @@ def augment_preview(
 ) -> Path:
     """Write the preview PNG of image files, or of `count` images of a dataset (one per class)."""
     if bool(images) == bool(data):
-        raise CnnlabError("give image files or --data SOURCE (one of the two)")
+        raise CnnlabError("give image files or `data` SOURCE (one of the two)")
     pixels, captions = dataset_images(data, count, data_dir) if data else file_images(images)
     chosen = list(PREVIEW_POLICIES) if policies is None else policies
     if len(pixels) < 2:

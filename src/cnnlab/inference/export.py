@@ -1,8 +1,8 @@
-"""Export a trained run to ONNX or TorchScript with its preprocessing beside it, check it, and load it back.
+"""Export a trained run to ONNX or TorchScript with its model record beside it, and check it against PyTorch.
 
-An exported model is one file (`model.onnx`, or `model.torchscript.pt`) plus `<file>.json`: the format,
-the classes, the input shape, mean/std and the run's metrics, which is all that is needed to preprocess an
-image for it. Loading one gives the same LoadedModel a run gives, so predict and serve use either.
+An exported model is one file (`model.onnx`, or `model.torchscript.pt`) plus `<file>.json`: the format, the model
+record (architecture, classes, input shape, mean/std, weights) and the run's metrics, which is all that is needed to
+preprocess an image for it (exported.py reads it back).
 """
 
 import json
@@ -10,18 +10,17 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from cnnlab import __version__
-from cnnlab.errors import CnnlabError
-from cnnlab.inference import LoadedModel, expand_images, load_model
+from cnnlab.errors import CnnlabError, SettingError
+from cnnlab.inference.exported import FORMATS, JIT_NOTICE, load_exported, metadata_path
+from cnnlab.inference.loaded import LoadedModel, load_model
+from cnnlab.inference.predict import expand_images
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 TOLERANCE = 1e-4
 DEFAULT_OPSET = 18
-_JIT_NOTICE = ".*torch.jit.*is deprecated.*"  # TorchScript still works and is what this format is
 
 
 @dataclass
@@ -38,40 +37,11 @@ class Verification:
         return self.top1_agree == self.images and self.max_abs_diff <= TOLERANCE
 
 
-class OnnxModule(nn.Module):
-    """An ONNX Runtime session behind a module's call: normalised float batch in, logits out."""
-
-    def __init__(self, path: Path, threads: int | None = None) -> None:
-        """Open the model on the CPU (with `threads` intra-op threads, default ONNX Runtime's choice); a fixed-batch
-        model is run one image at a time."""
-        super().__init__()
-        import onnxruntime as ort  # loads only when an ONNX model is used
-
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.fixed_batch = isinstance(self.session.get_inputs()[0].shape[0], int)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits of a normalised float batch (N, C, H, W)."""
-        array = np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)
-        parts = [array[i : i + 1] for i in range(len(array))] if self.fixed_batch else [array]
-        outputs = [self.session.run(None, {self.input_name: part})[0] for part in parts if len(part)]
-        return torch.from_numpy(np.concatenate(outputs)) if outputs else torch.empty(0)
-
-
 def default_path(run: str | Path, fmt: str) -> Path:
     """`RUN/export/model.onnx` (or `.torchscript.pt`) for a run directory; beside a checkpoint file otherwise."""
     run = Path(run)
     folder = run / "export" if run.is_dir() else run.parent.parent / "export"
     return folder / f"model{FORMATS[fmt]}"
-
-
-def metadata_path(path: str | Path) -> Path:
-    """The JSON file beside an exported model: `<file>.json`."""
-    return Path(f"{path}.json")
 
 
 def export_model(
@@ -80,9 +50,9 @@ def export_model(
 ) -> dict:
     """Write a run's model as ONNX or TorchScript with its metadata beside it, and verify it on real images."""
     if fmt not in FORMATS:
-        raise CnnlabError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+        raise SettingError("format", f"{fmt!r} is not one of: {', '.join(FORMATS)}")
     if opset is not None and fmt != "onnx":
-        raise CnnlabError("--opset applies to ONNX only")
+        raise SettingError("opset", "applies to ONNX only")
     loaded = load_model(run)
     path = Path(out) if out else default_path(run, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,14 +75,9 @@ def export_model(
 
 def export_metadata(loaded: LoadedModel, fmt: str, dynamic_batch: bool, opset: int | None) -> dict:
     """Everything needed to preprocess images for the exported model, and where it came from."""
-    record = loaded.meta["model"]
     return {
         "format": fmt,
-        "model": record["model"],
-        "classes": loaded.classes,
-        "input_shape": list(loaded.input_shape),
-        "mean": list(loaded.mean),
-        "std": list(loaded.std),
+        "model": loaded.record.to_dict(),
         "dynamic_batch": dynamic_batch,
         "opset": opset,
         "epoch": loaded.meta.get("epoch"),
@@ -135,7 +100,7 @@ def write_onnx(model: nn.Module, example: torch.Tensor, path: Path, dynamic_batc
 def write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     """A traced TorchScript module (batch size free: the traced graph does not fix it)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_JIT_NOTICE)
+        warnings.filterwarnings("ignore", message=JIT_NOTICE)
         traced = torch.jit.trace(model, example)
     traced.save(str(path))
 
@@ -146,10 +111,10 @@ def verification_images(loaded: LoadedModel, images: list[str | Path] | None, co
         pixels, _, _ = loaded.decode(expand_images(images)[:count])
         return pixels
     from cnnlab.data.loader import batch_source
-    from cnnlab.evaluate import evaluation_data  # the data loads only when no images are named
+    from cnnlab.evaluation.evaluate import evaluation_data  # the data loads only when no images are named
 
-    if "data" not in loaded.meta.get("train", {}):
-        raise CnnlabError("this checkpoint does not name its dataset: pass --images to verify the export")
+    if loaded.settings is None:
+        raise SettingError("images", "are needed to verify the export: this checkpoint does not name its dataset")
     dataset = evaluation_data(loaded)
     return next(iter(batch_source(dataset.val, count)))[0]
 
@@ -163,30 +128,3 @@ def verify(reference: LoadedModel, exported: LoadedModel, images: torch.Tensor) 
     return Verification(len(images), agree, float((expected - got).abs().max()))
 
 
-def is_exported(path: str | Path) -> bool:
-    """Whether a path is an exported model file (it has its metadata JSON beside it)."""
-    path = Path(path)
-    return path.is_file() and metadata_path(path).is_file()
-
-
-def load_exported(path: str | Path) -> LoadedModel:
-    """An exported model (ONNX through ONNX Runtime, or TorchScript) with the preprocessing its metadata names."""
-    path = Path(path)
-    if not is_exported(path):
-        raise CnnlabError(f"{path}: not an exported model (expected the file and {metadata_path(path).name} beside it)")
-    meta = json.loads(metadata_path(path).read_text())
-    if meta.get("format") not in FORMATS:
-        raise CnnlabError(f"{metadata_path(path)}: unknown format {meta.get('format')!r}")
-    if meta["format"] == "onnx":
-        model = OnnxModule(path)
-    else:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_JIT_NOTICE)
-            model = torch.jit.load(str(path), map_location="cpu").eval()
-    return LoadedModel(model, meta["classes"], tuple(meta["input_shape"]), tuple(meta["mean"]), tuple(meta["std"]),
-                       meta, path)
-
-
-def load_any(path: str | Path) -> LoadedModel:
-    """A run directory or checkpoint (PyTorch), or an exported model file."""
-    return load_exported(path) if is_exported(path) else load_model(path)

@@ -1,4 +1,4 @@
-"""Architecture experiments: train several models on the same data, schedule and seeds, then tabulate and plot them.
+"""Sweeps: train several models on the same data, settings and seeds, then tabulate and plot them.
 
 A sweep is one folder: sweep.json (the plan), runs/<model>-seed<N>/ (ordinary run directories, each with a
 result.json once finished) and compare.{md,csv,json,png}. Running the same sweep again skips finished runs and
@@ -14,12 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnlab import events
 from cnnlab.analysis.summary import summarize_model
-from cnnlab.console import console
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import SettingError
 from cnnlab.models.spec import format_value, parse_spec
-from cnnlab.run import RunDir
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.run.checkpoint import read_record
+from cnnlab.run.directory import RunDir
+from cnnlab.settings import resolve
+from cnnlab.train.fit import fit
 from cnnlab.viz.plots import save_tradeoff
 
 COLUMNS = ("model", "params", "mflops", "seeds", "acc_mean", "acc_std", "best_acc_mean", "train_s_mean",
@@ -68,7 +70,7 @@ def open_sweep(sweep: Sweep, folder: Path) -> None:
     if plan_file.exists():
         existing = json.loads(plan_file.read_text())
         if existing != sweep.to_dict():
-            raise CnnlabError(f"{folder} holds a sweep with other models, seeds or settings: pass another --name")
+            raise SettingError("name", f"{folder} holds a sweep with other models, seeds or settings: choose another")
         return
     folder.mkdir(parents=True, exist_ok=True)
     plan_file.write_text(json.dumps(sweep.to_dict(), indent=2) + "\n")
@@ -81,12 +83,10 @@ def train_one(sweep: Sweep, model: str, seed: int, runs: Path) -> dict:
         result = fit(resume=folder)
     else:
         shutil.rmtree(folder, ignore_errors=True)  # started but no epoch finished: nothing to keep
-        config = resolve_config(**{**sweep.settings, "model": model, "seed": seed, "out": str(runs),
-                                   "name": folder.name})
-        result = fit(config)
+        result = fit(**{**sweep.settings, "model": model, "seed": seed, "out": str(runs), "name": folder.name})
     history = RunDir.open(folder).read_metrics()
-    record = RunDir.open(folder).read_config()["model"]
-    summary = summarize_model(model, tuple(record["input_shape"]), record["num_classes"])
+    record = read_record(RunDir.open(folder).read_config(), str(folder))
+    summary = summarize_model(model, record.input_shape, record.num_classes)
     row = {
         "model": model,
         "seed": seed,
@@ -157,15 +157,15 @@ def write_tables(folder: Path, sweep: Sweep, rows: list[dict]) -> dict[str, Path
     return files
 
 
-def compare(models: list[str], seeds: int = 3, first_seed: int = 0, out: str = "runs", name: str | None = None,
-            **settings: object) -> tuple[Path, dict[str, Path]]:
+def run_sweep(models: list[str], seeds: int = 3, first_seed: int = 0, out: str = "runs", name: str | None = None,
+              **settings: object) -> tuple[Path, dict[str, Path]]:
     """Train every model for every seed with the same settings (resuming a sweep), then write the comparison."""
     if not models:
-        raise CnnlabError("--models needs at least one model spec, e.g. simplecnn,lenet5")
+        raise SettingError("models", "needs at least one model spec, e.g. simplecnn,lenet5")
     if seeds < 1:
-        raise CnnlabError("--seeds must be at least 1")
+        raise SettingError("seeds", "must be at least 1")
     settings = {k: v for k, v in settings.items() if v is not None}
-    resolve_config(**settings)  # refuse bad settings before the first run starts
+    resolve(**settings, model=models[0])  # refuse bad settings before the first run starts
     sweep = Sweep(tuple(models), tuple(range(first_seed, first_seed + seeds)), settings)
     folder = Path(out) / (name or f"compare-{sweep.digest}")
     open_sweep(sweep, folder)
@@ -175,13 +175,13 @@ def compare(models: list[str], seeds: int = 3, first_seed: int = 0, out: str = "
         done = folder / "runs" / run_name(model, seed) / "result.json"
         if done.exists():
             rows.append(json.loads(done.read_text()))
-            console.print(f"[{index}/{len(jobs)}] {model} seed {seed}: finished before, skipped")
+            events.note(f"[{index}/{len(jobs)}] {model} seed {seed}: finished before, skipped")
             continue
-        console.print(f"[bold][{index}/{len(jobs)}] {model} seed {seed}[/]")
+        events.note(f"[{index}/{len(jobs)}] {model} seed {seed}")
         rows.append(train_one(sweep, model, seed, folder / "runs"))
         trained += 1
         elapsed = time.perf_counter() - started
         left = elapsed / trained * (len(jobs) - index)
-        console.print(f"[{index}/{len(jobs)}] {model} seed {seed}: accuracy {rows[-1]['final_acc']:.2%}; "
+        events.note(f"[{index}/{len(jobs)}] {model} seed {seed}: accuracy {rows[-1]['final_acc']:.2%}; "
                       f"sweep {elapsed / 60:.1f} min so far, about {left / 60:.1f} min left")
     return folder, write_tables(folder, sweep, rows)

@@ -1,20 +1,21 @@
-"""Named image sources (sample, CIFAR, MNIST, Fashion-MNIST, image folders) loaded as in-memory uint8 tensors."""
+"""Where images come from: the embedded sample, CIFAR, MNIST, Fashion-MNIST and image folders, loaded as in-memory
+uint8 tensors (or, for a folder too large for memory, as files to stream)."""
 
 import gzip
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from cnnlab.console import console
+from cnnlab import events
 from cnnlab.data.cache import cache_root, decode_cached
+from cnnlab.data.dataset import Dataset, ImageSet, channel_stats, resized
 from cnnlab.data.decode import Size, probe_sizes
-from cnnlab.data.folder import FileList, sample_files, scan_folder
+from cnnlab.data.folder import EVAL_SPLIT_NAMES, FileList, sample_files, scan_folder
 from cnnlab.data.stream import StreamSet
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, SettingError
 
 SAMPLE_DIR = Path(__file__).parent / "sample"
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -24,54 +25,7 @@ FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
 MIXED_SIZE_CAP = 224  # folders of mixed sizes are resized to a square of their median short side, at most this
 STATS_SAMPLE = 512  # images decoded for the mean/std of a streamed folder
 SIZE_PROBES = 64  # image headers read to tell whether a folder's images share one size
-
-
-@dataclass
-class ImageSet:
-    """Images as one uint8 tensor (N, C, H, W) with their int64 labels."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        """Number of images."""
-        return len(self.labels)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of one image."""
-        return tuple(self.images.shape[1:])
-
-
-Split = ImageSet | StreamSet
-
-
-@dataclass
-class Dataset:
-    """A train and an evaluation split with class names and normalisation statistics."""
-
-    name: str
-    classes: list[str]
-    train: Split
-    val: Split
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of one image."""
-        return self.train.image_shape
-
-    def class_counts(self) -> list[int]:
-        """Training images per class."""
-        return torch.bincount(self.train.labels, minlength=len(self.classes)).tolist()
-
-
-def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images scaled to [0, 1]."""
-    x = images.transpose(0, 1).reshape(images.shape[1], -1).double() / 255
-    return tuple(round(v, 4) for v in x.mean(1).tolist()), tuple(round(v, 4) for v in x.std(1).tolist())
+DEFAULT_VAL_SPLIT = 0.1  # held out of each class of a folder without its own evaluation tree
 
 
 def decode_split(files: FileList, channels: int, size: Size, what: str) -> ImageSet:
@@ -84,27 +38,32 @@ def decode_split(files: FileList, channels: int, size: Size, what: str) -> Image
 
 
 def load_folder(
-    root: str | Path, val_split: float = 0.1, seed: int = 0, channels: int = 3, size: Size = None,
+    root: str | Path, val_split: float | None = None, seed: int = 0, channels: int = 3, size: Size = None,
     stream: bool | None = None,
 ) -> Dataset:
     """An image folder, in memory or (stream=True, or when too large for memory) streamed from disk.
 
-    `size` is decode_image's: an int resizes the short side and centre-crops a square, (H, W) resizes exactly.
-    Without it, images keep their own size when they all share one, else they are resized to a common one.
-    Mean/std are computed on the training images (on a sample of them when streaming).
+    A folder with train/ and val/ (or test/) trees keeps that split, and a `val_split` for it is refused; one tree is
+    split per class by `val_split` (default 0.1) with `seed`. `size` is decode_image's: an int resizes the short side
+    and centre-crops a square, (H, W) resizes exactly. Without it, images keep their own size when they all share one,
+    else they are resized to a common one. Mean/std are computed on the training images (a sample when streaming).
     """
     root = Path(root).expanduser()
-    classes, train_files, val_files = scan_folder(root, val_split, seed)
+    own_split = has_own_split(root)
+    if own_split and val_split is not None:
+        raise SettingError("val_split", f"applies to a folder without a val/ or test/ tree; {root} has its own")
+    classes, train_files, val_files = scan_folder(root, DEFAULT_VAL_SPLIT if val_split is None else val_split, seed)
     size = size or common_size(train_files)
     shape = (size, size) if isinstance(size, int) else tuple(size)
+    skipped = sorted(set(train_files.skipped + val_files.skipped))
     if stream is None:
         stream = decoded_bytes(len(train_files.paths) + len(val_files.paths), channels, shape) > memory_budget()
         if stream:
-            console.print(f"{root.name}: too large to hold in memory at {shape[1]}x{shape[0]}: streaming from disk")
+            events.note(f"{root.name}: too large to hold in memory at {shape[1]}x{shape[0]}: streaming from disk")
     if stream:
         train, val = StreamSet(train_files, channels, shape), StreamSet(val_files, channels, shape)
         mean, std = channel_stats(decode_split(sample_files(train_files, STATS_SAMPLE), channels, size, "sample").images)
-        return Dataset(root.name, classes, train, val, mean, std, sorted(set(train_files.skipped + val_files.skipped)))
+        return Dataset(root.name, classes, train, val, mean, std, skipped, own_split)
     train = decode_split(train_files, channels, size, f"{root.name} train")
     val = decode_split(val_files, channels, size, f"{root.name} val")
     empty = [c for c, n in zip(classes, torch.bincount(train.labels, minlength=len(classes)).tolist()) if n == 0]
@@ -112,7 +71,7 @@ def load_folder(
         raise CnnlabError(f"classes with no usable training images: {', '.join(empty)}")
     mean, std = channel_stats(train.images)
     skipped = sorted(set(train_files.skipped + val_files.skipped))
-    return Dataset(root.name, classes, train, val, mean, std, skipped)
+    return Dataset(root.name, classes, train, val, mean, std, skipped, own_split)
 
 
 def common_size(files: FileList) -> int | tuple[int, int]:
@@ -125,7 +84,7 @@ def common_size(files: FileList) -> int | tuple[int, int]:
         return sizes[0]
     short = sorted(min(h, w) for h, w in sizes)[len(sizes) // 2]
     side = min(short, MIXED_SIZE_CAP)
-    console.print(f"images differ in size: resizing them to {side}x{side} (choose with --image-size)")
+    events.note(f"images differ in size: resizing them to {side}x{side} (choose with `image_size`)")
     return side
 
 
@@ -141,9 +100,10 @@ def memory_budget() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
-def load_sample(**_: object) -> Dataset:
-    """The CIFAR-10 subset embedded in the package (500 train and 100 test images per class)."""
-    data = load_folder(SAMPLE_DIR)
+def load_sample(size: Size = None, stream: bool | None = None) -> Dataset:
+    """The CIFAR-10 subset embedded in the package (500 train and 100 test images per class), with CIFAR-10's
+    statistics."""
+    data = load_folder(SAMPLE_DIR, size=size, stream=stream)
     data.name, data.mean, data.std = "sample", CIFAR_MEAN, CIFAR_STD
     return data
 
@@ -153,7 +113,7 @@ def torchvision_root(data_dir: str | Path | None) -> Path:
     return Path(data_dir).expanduser() if data_dir else cache_root() / "datasets"
 
 
-def load_cifar(name: str, data_dir: str | Path | None = None, download: bool = False, **_: object) -> Dataset:
+def load_cifar(name: str, data_dir: str | Path | None = None, download: bool = False) -> Dataset:
     """CIFAR-10 or CIFAR-100 through torchvision's dataset classes (python pickles)."""
     from torchvision import datasets
 
@@ -172,10 +132,10 @@ def torchvision_call(cls: Callable, name: str, root: Path, train: bool, download
     try:
         return cls(root=str(root), train=train, download=download)
     except RuntimeError as err:
-        hint = "pass --download to fetch it" if not download else "check the network or pass --data-dir"
+        hint = "set `download` to fetch it" if not download else "check the network or set `data_dir`"
         raise CnnlabError(f"{name} not found under {root} ({err}); {hint}") from None
     except OSError as err:
-        raise CnnlabError(f"could not download {name} into {root}: {err}; point --data-dir at an existing copy") from None
+        raise CnnlabError(f"could not download {name} into {root}: {err}; point `data_dir` at an existing copy") from None
 
 
 MNIST_FILES = {
@@ -210,8 +170,8 @@ def read_idx(path: Path) -> torch.Tensor:
     return read_sn3_pascalvincent_tensor(str(plain))
 
 
-def load_mnist(name: str, data_dir: str | Path | None = None, download: bool = False, **_: object) -> Dataset:
-    """MNIST or Fashion-MNIST: raw IDX files in --data-dir (e.g. Debian's), else torchvision's dataset class."""
+def load_mnist(name: str, data_dir: str | Path | None = None, download: bool = False) -> Dataset:
+    """MNIST or Fashion-MNIST: raw IDX files in `data_dir` (e.g. Debian's), else torchvision's dataset class."""
     from torchvision import datasets
 
     cls, mean, std = {
@@ -228,28 +188,52 @@ def load_mnist(name: str, data_dir: str | Path | None = None, download: bool = F
     return Dataset(name, list(cls.classes), sets[0], sets[1], mean, std)
 
 
-SOURCES: dict[str, Callable[..., Dataset]] = {
-    "sample": load_sample,
+NAMED: dict[str, Callable[..., Dataset]] = {
     "cifar10": lambda **kw: load_cifar("cifar10", **kw),
     "cifar100": lambda **kw: load_cifar("cifar100", **kw),
     "mnist": lambda **kw: load_mnist("mnist", **kw),
     "fashion-mnist": lambda **kw: load_mnist("fashion-mnist", **kw),
 }
+SOURCES = ("sample", *NAMED)
 
 
 def load_dataset(
     source: str = "sample",
     data_dir: str | Path | None = None,
     download: bool = False,
-    val_split: float = 0.1,
+    val_split: float | None = None,
     seed: int = 0,
     channels: int = 3,
     size: Size = None,
     stream: bool | None = None,
 ) -> Dataset:
-    """A named source (sample, cifar10, cifar100, mnist, fashion-mnist) or the path of an image folder."""
-    if source in SOURCES:
-        return SOURCES[source](data_dir=data_dir, download=download)
+    """A named source (sample, cifar10, cifar100, mnist, fashion-mnist) or the path of an image folder; `size`
+    resizes any of them. An argument the source has no use for is refused, naming it."""
+    if source in NAMED:
+        refuse_for(source, val_split=(val_split, "it has its own test split; it applies to image folders"),
+                   stream=(stream or None, "its files are read into memory whole; it applies to image folders"))
+        data = NAMED[source](data_dir=data_dir, download=download)
+        if size:
+            data.train = ImageSet(resized(data.train.images, size), data.train.labels)
+            data.val = ImageSet(resized(data.val.images, size), data.val.labels)
+        return data
+    why = "applies to the named datasets (cifar10, cifar100, mnist, fashion-mnist), not to image folders"
+    refuse_for(source, data_dir=(data_dir, why), download=(download or None, why))
+    if source == "sample":
+        refuse_for(source, val_split=(val_split, "it has its own test split; it applies to image folders"))
+        return load_sample(size=size, stream=stream)
     if Path(source).expanduser().is_dir():
         return load_folder(source, val_split=val_split, seed=seed, channels=channels, size=size, stream=stream)
-    raise CnnlabError(f"unknown data source {source!r}: use one of {', '.join(SOURCES)} or the path of an image folder")
+    raise SettingError("data", f"{source!r} is neither a dataset ({', '.join(SOURCES)}) nor an image folder")
+
+
+def refuse_for(source: str, **given: tuple[object, str]) -> None:
+    """Refuse the first argument given a value (not None) that `source` cannot use, saying why."""
+    for name, (value, why) in given.items():
+        if value is not None:
+            raise SettingError(name, f"does not apply to {source}: {why}")
+
+
+def has_own_split(root: Path) -> bool:
+    """Whether a folder holds train/ and an evaluation tree (val/, valid/, validation/ or test/)."""
+    return (root / "train").is_dir() and any((root / name).is_dir() for name in EVAL_SPLIT_NAMES)

@@ -8,12 +8,17 @@ in the file's metadata.
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run.record import ModelRecord
+
+if TYPE_CHECKING:
+    from cnnlab.settings import Settings
 
 FORMAT = "cnnlab-checkpoint-1"
 
@@ -91,3 +96,20 @@ def checkpoint_path(path: str | Path) -> Path:
     if not path.exists():
         raise CnnlabError(f"{path}: no such run directory or checkpoint")
     return path
+
+
+def read_settings(meta: dict, source: str) -> "Settings":
+    """The training settings a checkpoint's metadata or a run's config.json holds (earlier versions: `train`)."""
+    from cnnlab.settings import Settings
+
+    values = meta.get("settings", meta.get("train"))
+    if not isinstance(values, dict):
+        raise CnnlabError(f"{source}: holds no training settings")
+    return Settings.from_dict(values)
+
+
+def read_record(meta: dict, source: str) -> ModelRecord:
+    """The model record a checkpoint's metadata or a run's config.json holds."""
+    if not isinstance(meta.get("model"), dict):
+        raise CnnlabError(f"{source}: holds no model record")
+    return ModelRecord.from_dict(meta["model"], source)

@@ -1,4 +1,4 @@
-"""Running a model over a loader: logits (with optional test-time augmentation), loss and accuracy."""
+"""Validation during training: a model's logits over a loader (with optional test-time augmentation), loss and accuracy."""
 
 from collections.abc import Iterable
 

@@ -6,11 +6,12 @@ from html import escape
 from pathlib import Path
 
 from cnnlab.analysis.summary import summarize
-from cnnlab.data.datasets import Dataset
+from cnnlab.data.dataset import Dataset
 from cnnlab.data.loader import batch_source
-from cnnlab.evaluate import evaluate_on, evaluation_data
-from cnnlab.inference import LoadedModel, load_model
-from cnnlab.run import RunDir
+from cnnlab.evaluation.evaluate import evaluate_on, evaluation_data
+from cnnlab.inference.loaded import LoadedModel, load_model
+from cnnlab.run.checkpoint import read_settings
+from cnnlab.run.directory import RunDir
 from cnnlab.viz.curves import save_curves
 from cnnlab.viz.filters import save_filters
 from cnnlab.viz.gradcam import grad_cam
@@ -70,7 +71,7 @@ def gradcam_samples(loaded: LoadedModel, dataset: Dataset, count: int, path: Pat
 
 def summary_rows(loaded: LoadedModel) -> tuple[list[list[object]], str]:
     """The model's layer table (name, type, output, parameters, FLOPs, receptive field) and a totals line."""
-    summary = summarize(loaded.model, loaded.input_shape, name=loaded.meta["model"]["model"])
+    summary = summarize(loaded.model, loaded.input_shape, name=loaded.record.architecture)
     rows = [
         [r.name, r.type, "x".join(map(str, r.output_shape or ())), f"{r.params:,}", f"{r.flops:,}",
          "x".join(map(str, r.receptive_field)) if isinstance(r.receptive_field, tuple) else (r.receptive_field or "")]
@@ -104,7 +105,7 @@ def write_report(run: str | Path, out: str | Path | None = None, samples: int = 
     skipped = config.get("skipped", [])
     sections = [
         f"<h1>{escape(run_dir.path.name)}</h1>",
-        f'<p class="sub">{escape(loaded.meta["model"]["model"])} on {escape(dataset.name)}: {len(dataset.train)} train / '
+        f'<p class="sub">{escape(loaded.record.architecture)} on {escape(dataset.name)}: {len(dataset.train)} train / '
         f"{result['images']} evaluation images, {len(loaded.classes)} classes; report written "
         f"{time.strftime('%Y-%m-%d %H:%M')}</p>",
         cards(headline),
@@ -130,7 +131,7 @@ def write_report(run: str | Path, out: str | Path | None = None, samples: int = 
         + table(["layer", "type", "output", "parameters", "FLOPs", "receptive field"], layer_rows, numeric={3, 4})
         + "</details>",
         "<h2>Settings</h2>",
-        table(["setting", "value"], [[k, v] for k, v in config["train"].items()]),
+        table(["setting", "value"], [[k, v] for k, v in read_settings(config, str(run_dir.path)).flat().items()]),
         f"<h2>Skipped files ({len(skipped)})</h2>",
         table(["file", "reason"], skipped) if skipped else "<p>none</p>",
     ]

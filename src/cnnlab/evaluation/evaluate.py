@@ -7,12 +7,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from cnnlab.analysis.metrics import class_report, most_confused
-from cnnlab.data.datasets import Dataset, load_dataset
+from cnnlab.data.dataset import Dataset
 from cnnlab.data.loader import batch_source
-from cnnlab.errors import CnnlabError
-from cnnlab.inference import LoadedModel, load_model
-from cnnlab.train.config import check_choice
+from cnnlab.data.sources import load_dataset
+from cnnlab.errors import CnnlabError, SettingError
+from cnnlab.evaluation.metrics import class_report, most_confused
+from cnnlab.inference.loaded import LoadedModel, load_model
+from cnnlab.settings.sections import check_value
 from cnnlab.viz.plots import save_confusion_matrix, save_image_grid
 
 
@@ -35,26 +36,27 @@ def logits_and_worst(
 
 def evaluation_data(loaded: LoadedModel, data: str | None = None, data_dir: str | None = None) -> Dataset:
     """The run's own dataset (or `data`) decoded as the model takes it; its val split is what gets evaluated."""
-    train = loaded.meta.get("train", {})
-    source = data or train.get("data")
+    trained = loaded.settings.data if loaded.settings is not None else None
+    source = data or (trained.data if trained else None)
     if source is None:
-        raise CnnlabError("this checkpoint does not name its dataset: pass --data")
-    dataset = load_dataset(source, data_dir=data_dir or (None if data else train.get("data_dir")),
-                           val_split=train.get("val_split", 0.1), seed=train.get("seed", 0),
-                           channels=loaded.input_shape[0], size=loaded.image_size,
-                           stream=train.get("stream"))
+        raise SettingError("data", "is needed: this checkpoint does not name its dataset")
+    own = trained is not None and data in (None, trained.data)
+    dataset = load_dataset(source, data_dir=data_dir or (trained.data_dir if own else None),
+                           val_split=trained.val_split if own else None,
+                           seed=loaded.settings.run.seed if own else 0, channels=loaded.record.in_chans,
+                           size=loaded.record.image_size, stream=trained.stream if own else None)
     if dataset.classes != loaded.classes:
         raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's {loaded.classes[:5]}...")
     return dataset
 
 
-def evaluate(
+def evaluate_run(
     run: str | Path, data: str | None = None, data_dir: str | None = None, out: str | Path | None = None,
     top_losses: int = 24, workers: int = 4, tta: str = "none",
 ) -> dict:
     """Metrics of a run's model on its own evaluation split (or on `data`), with PNG and JSON files in `out`;
     `tta` (none, flip, shift) averages the logits over test-time views as training's last epoch does."""
-    check_choice("tta", tta)
+    check_value("tta", tta)
     loaded = load_model(run)
     return evaluate_on(loaded, evaluation_data(loaded, data, data_dir), out, top_losses, workers, tta)
 

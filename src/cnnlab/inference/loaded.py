@@ -1,0 +1,78 @@
+"""A trained model back from a run directory, a checkpoint or an export, with its own preprocessing, ready to use."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnlab.data.decode import decode_files
+from cnnlab.data.loader import normalize
+from cnnlab.data.tta import tta_logits
+from cnnlab.run.checkpoint import checkpoint_path, load_checkpoint, read_record, read_settings
+from cnnlab.run.record import ModelRecord
+from cnnlab.settings import Settings
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with the record of what it is (classes, input, preprocessing), the metadata it came with
+    (epoch, metrics, settings) and the file it came from."""
+
+    model: nn.Module
+    record: ModelRecord
+    meta: dict
+    path: Path
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names, in the order of the logits."""
+        return list(self.record.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) the model takes."""
+        return self.record.input_shape
+
+    @property
+    def settings(self) -> Settings | None:
+        """The settings it was trained with, when it came from a cnnlab run."""
+        return read_settings(self.meta, str(self.path)) if "settings" in self.meta or "train" in self.meta else None
+
+    @property
+    def exported(self) -> str | None:
+        """The format of an exported model (onnx, torchscript); None for PyTorch weights."""
+        return self.meta.get("format")
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images (N, C, H, W) → the normalised float batch the model takes."""
+        return normalize(images.float(), self.record.mean, self.record.std)
+
+    def decode(self, files: list[Path]) -> tuple[torch.Tensor, list[int], list[tuple[str, str]]]:
+        """Image files as the model takes them (channels, size): uint8 images, indices kept, files skipped."""
+        return decode_files(files, channels=self.record.in_chans, size=self.record.image_size)
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor, batch_size: int = 256, tta: str = "none") -> torch.Tensor:
+        """Logits of uint8 images, in batches; with `tta` the weighted mean over the test-time views."""
+        batches = (self.preprocess(images[i : i + batch_size]) for i in range(0, len(images), batch_size))
+        parts = [tta_logits(self.model, batch, tta) for batch in batches]
+        return torch.cat(parts) if parts else torch.empty(0, self.record.num_classes)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild a trained model (architecture, classes, mean/std) from a run directory or checkpoint file."""
+    file = checkpoint_path(path)
+    sections, _, meta = load_checkpoint(file)
+    record = read_record(meta, str(file))
+    model = record.build()
+    model.load_state_dict(sections["model"])
+    model.to(device).eval()
+    return LoadedModel(model, record, meta, file)
+
+
+def load_any(path: str | Path) -> LoadedModel:
+    """A run directory or checkpoint (PyTorch), or an exported model file (ONNX, TorchScript)."""
+    from cnnlab.inference.exported import is_exported, load_exported
+
+    return load_exported(path) if is_exported(path) else load_model(path)

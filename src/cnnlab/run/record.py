@@ -1,0 +1,62 @@
+"""What a trained model is, for everything that uses it later: architecture, classes, input, preprocessing and
+where its starting weights came from. One class writes it (into checkpoints, config.json and exports) and reads it."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cnnlab.errors import CnnlabError
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A model's architecture (name with variants), class names, input (C, H, W), per-channel mean/std in [0, 1]
+    units, and `weights`: what training started from (a pretrained source), None when from scratch."""
+
+    architecture: str
+    classes: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    weights: str | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the head predicts."""
+        return len(self.classes)
+
+    @property
+    def in_chans(self) -> int:
+        """Input channels."""
+        return self.input_shape[0]
+
+    @property
+    def image_size(self) -> int | tuple[int, int]:
+        """The size images are decoded to for this model: one side when square, else (height, width)."""
+        _, height, width = self.input_shape
+        return height if height == width else (height, width)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {**asdict(self), "classes": list(self.classes), "input_shape": list(self.input_shape),
+                "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "the record") -> "ModelRecord":
+        """The record back from `to_dict`, or from the keys earlier versions wrote (`model`, `num_classes`, ...)."""
+        try:
+            return cls(
+                architecture=str(values["architecture"] if "architecture" in values else values["model"]),
+                classes=tuple(str(c) for c in values["classes"]),
+                input_shape=tuple(int(n) for n in values["input_shape"]),
+                mean=tuple(float(v) for v in values["mean"]),
+                std=tuple(float(v) for v in values["std"]),
+                weights=values.get("weights"),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise CnnlabError(f"{source}: not a model record ({type(err).__name__}: {err})") from None
+
+    def build(self) -> "Any":
+        """A freshly initialised model of this architecture, classes and input channels."""
+        from cnnlab.models import create_model
+
+        return create_model(self.architecture, num_classes=self.num_classes, in_chans=self.in_chans)
