@@ -9,6 +9,7 @@ there the figure shows the cost of the extra processes and the gradient all-redu
 
 import argparse
 import json
+import logging
 import os
 import platform
 import tempfile
@@ -17,15 +18,15 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.train.distributed import launch
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.settings import resolve
+from cnnlab.train.fit import fit
 
 
 def one_run(settings: dict, devices: int, out: Path) -> dict:
     """Train once on `devices` processes (1: this process) and read back its last metrics row."""
-    config = resolve_config(**settings, out=str(out), name=f"devices-{devices}")
+    config = resolve(**settings, out=str(out), name=f"devices-{devices}")
     start = time.perf_counter()
-    result = fit(config) if devices == 1 else launch(devices, fit, config, None)[0]
+    result = fit(config if devices == 1 else config.replace(devices=devices))  # `devices` N: fit starts N processes
     wall = time.perf_counter() - start
     last = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()][-1]
     return {"devices": devices, "wall_s": round(wall, 1), "last_epoch_images_per_s": round(last["images_per_s"], 1),
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=2)
     parser.add_argument("--out", default="bench/results/ddp_scaling.json")
     args = parser.parse_args()
+    logging.basicConfig(format="%(message)s")  # the library reports progress through the cnnlab logger
+    logging.getLogger("cnnlab").setLevel(logging.INFO)
     settings = dict(data=args.data, model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=0)
     with tempfile.TemporaryDirectory() as runs:
         results = [one_run(settings, n, Path(runs)) for n in (1, args.devices)]

@@ -11,10 +11,12 @@ loss by epoch for every model (plain solid, residual dashed: the paper's figure 
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.settings import resolve
+from cnnlab.train.fit import fit
 from cnnlab.viz.gradflow import gradient_flows, save_gradflow
 
 RECIPE = dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="cosine", batch_size=128,
@@ -26,8 +28,8 @@ def train_pair(data: str, depth: int, epochs: int, runs: Path, seed: int) -> lis
     rows = []
     for kind in ("plain", "resnet"):
         model = f"{kind}{depth}"
-        config = resolve_config(data=data, model=model, epochs=epochs, seed=seed, out=str(runs),
-                                name=f"{model}-s{seed}", **RECIPE)
+        config = resolve(data=data, model=model, epochs=epochs, seed=seed, out=str(runs),
+                         name=f"{model}-s{seed}", **RECIPE)
         start = time.perf_counter()
         result = fit(config)
         last = json.loads((result.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
@@ -70,6 +72,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/depth"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/depth.json"))
     args = parser.parse_args()
+    logging.basicConfig(format="%(message)s")  # the library reports progress through the cnnlab logger
+    logging.getLogger("cnnlab").setLevel(logging.INFO)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results = []
     for depth in args.depths:

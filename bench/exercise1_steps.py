@@ -20,14 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.models import create_model
+from cnnlab.settings import RECIPES
 from cnnlab.train.precision import flush_denormals
-from cnnlab.train.recipes import recipe_settings
 
 CANDIDATES = (
     "simplecnn",
     "convnet:widths=32-64-128,convs=1,dropout=0.1",
     "convnet:widths=32-64-128,convs=1-2-2,dropout=0.1",
-    recipe_settings("exercise1")["model"],
+    RECIPES["exercise1"].values["model"],
     "convnet:widths=64-128-256,convs=2,dropout=0.1",
 )
 

@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/fast_step.json"))
     args = parser.parse_args()
     threads = torch.get_num_threads()
-    peak = matmul_peak()
+    peak = matmul_peak(torch.device("cpu"))
     rows = []
     grid = itertools.product(("gelu", "relu"), args.batches, (True, False), PRECISIONS, sorted({1, threads}))
     for act, batch, channels_last, precision, n_threads in grid:

@@ -9,6 +9,7 @@ fresh process, and report seconds per training epoch and final test accuracy as 
 
 import argparse
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -22,9 +23,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from cnnlab.data.datasets import CIFAR_MEAN, CIFAR_STD
+from cnnlab.data.sources import CIFAR_MEAN, CIFAR_STD
 from cnnlab.models import create_model
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.settings import resolve
+from cnnlab.train.fit import fit
 
 
 def plain_pytorch(data: Path, epochs: int, workers: int, seed: int) -> dict:
@@ -62,7 +64,7 @@ def plain_pytorch(data: Path, epochs: int, workers: int, seed: int) -> dict:
 def through_cnnlab(data: Path, epochs: int, seed: int, out: Path) -> dict:
     """The same recipe as `cnnlab train --data DATA --recipe lesson --epochs N`."""
     start = time.perf_counter()
-    result = fit(resolve_config(recipe="lesson", data=str(data), epochs=epochs, seed=seed, out=str(out)))
+    result = fit(resolve(recipe="lesson", data=str(data), epochs=epochs, seed=seed, out=str(out)))
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     return {
         "epoch_times": [r["epoch_time"] for r in rows],
@@ -96,6 +98,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("both", "plain", "cnnlab"), default="both")
     parser.add_argument("--out", type=Path, default=Path("bench/results/lesson_speed.json"))
     args = parser.parse_args()
+    logging.basicConfig(format="%(message)s")  # the library reports progress through the cnnlab logger
+    logging.getLogger("cnnlab").setLevel(logging.INFO)
     results = {
         "machine": {"cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "platform": platform.platform(),
                     "torch": torch.__version__, "cuda": torch.cuda.is_available()},

@@ -11,6 +11,7 @@ and running the same command retrains only that run.
 
 import argparse
 import json
+import logging
 import platform
 import shutil
 import statistics
@@ -19,7 +20,8 @@ from pathlib import Path
 import torch
 
 from cnnlab.data.policies import Policy
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.settings import resolve
+from cnnlab.train.fit import fit
 
 NONE = dict(crop_padding=0, flip=False)
 CROP_FLIP = dict(crop_padding=4, flip=True)
@@ -41,8 +43,8 @@ def run_setup(data: str, name: str, seed: int, epochs: int, runs: Path) -> dict:
     metrics = run_dir / "metrics.jsonl"
     if not (metrics.exists() and len(metrics.read_text().splitlines()) == epochs):
         shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished run starts again: its times must be whole
-        fit(resolve_config(data=data, recipe="lesson", epochs=epochs, seed=seed, out=str(runs), name=run_dir.name,
-                           **SETUPS[name]))
+        fit(resolve(data=data, recipe="lesson", epochs=epochs, seed=seed, out=str(runs), name=run_dir.name,
+                    **SETUPS[name]))
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     return {"setup": name, "seed": seed, "run": str(run_dir), "test_accuracy": rows[-1]["val_acc"],
             "train_accuracy": rows[-1]["train_acc"],
@@ -82,6 +84,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/policies"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/policies.json"))
     args = parser.parse_args()
+    logging.basicConfig(format="%(message)s")  # the library reports progress through the cnnlab logger
+    logging.getLogger("cnnlab").setLevel(logging.INFO)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"cpu_count": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__}
     results = []

@@ -13,6 +13,7 @@ batch size and --threads (alternating, three rounds, median reported), outputs c
 import argparse
 import asyncio
 import json
+import logging
 import os
 import platform
 import socket
@@ -26,7 +27,8 @@ from pathlib import Path
 import httpx
 import torch
 
-from cnnlab.export import OnnxModule, write_onnx
+from cnnlab.inference.export import write_onnx
+from cnnlab.inference.exported import OnnxModule
 from cnnlab.models import create_model
 
 HOST = "127.0.0.1"  # loopback only
@@ -41,9 +43,9 @@ def free_port() -> int:
 
 def train_run(out: Path) -> Path:
     """A simplecnn run on the packaged CIFAR-10 sample (one epoch: serving speed does not depend on accuracy)."""
-    from cnnlab.train.trainer import fit, resolve_config
+    from cnnlab.train.fit import fit
 
-    return fit(resolve_config(data="sample", out=str(out), name="bench-serve", epochs=1)).run_dir
+    return fit(data="sample", out=str(out), name="bench-serve", epochs=1).run_dir
 
 
 def test_images(count: int) -> list[bytes]:
@@ -173,6 +175,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/serve.json"))
     parser.add_argument("--notes", default="", help="conditions of this measurement, kept in the JSON")
     args = parser.parse_args()
+    logging.basicConfig(format="%(message)s")  # the library reports progress through the cnnlab logger
+    logging.getLogger("cnnlab").setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as folder:
         run = args.run or train_run(Path(folder))
         serving = [row for batching in (True, False) for row in serve_under_load(run, batching, args)]

@@ -14,6 +14,7 @@ torchvision ImageFolder + DataLoader (RandomCrop 4, flip), SimpleCNN, Adam 1e-3.
 
 import argparse
 import json
+import logging
 import math
 import platform
 import statistics
@@ -26,10 +27,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnnlab.data.tta import tta_views
 from cnnlab.models import create_model
-from cnnlab.train.config import TrainConfig
+from cnnlab.settings import Settings, resolve
+from cnnlab.train.fit import fit
 from cnnlab.train.precision import pick_device
 from cnnlab.train.stopwatch import Stopwatch
-from cnnlab.train.trainer import fit, resolve_config
 
 IMAGE = (3, 32, 32)
 CLASSES = 10
@@ -82,17 +83,18 @@ def seed_row(rows: list[dict], setup_s: float, wall_s: float, target: float, tra
             "train_gflops_per_s": flops / train_s / 1e9, "accuracies": [r["val_acc"] for r in rows]}
 
 
-def run_recipe(config: TrainConfig, target: float, test_images: int) -> dict:
+def run_recipe(settings: Settings, target: float, test_images: int) -> dict:
     """Train one seed of a cnnlab recipe; its figures."""
     start = time.perf_counter()
-    result = fit(config)
+    result = fit(settings)
     wall = time.perf_counter() - start
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     sizes = {row.get("image_size", IMAGE[1]) for row in rows}  # progressive resizing trains some epochs smaller
-    per_image = {size: step_flops(config.model, config.batch_size, config.label_smoothing, size) for size in sizes}
+    per_image = {size: step_flops(settings.model.model, settings.optim.batch_size, settings.optim.label_smoothing, size)
+                 for size in sizes}
     seen = [row["images_per_s"] * row["epoch_time"] for row in rows]  # images trained on, each epoch
     train_flops = sum(n * per_image[row.get("image_size", IMAGE[1])][0] for n, row in zip(seen, rows))
-    views = len(tta_views(torch.zeros(1, *IMAGE), config.tta))
+    views = len(tta_views(torch.zeros(1, *IMAGE), settings.run.tta))
     eval_flops = per_image[IMAGE[1]][1] * test_images * (len(rows) - 1 + views)  # plain evaluations, then TTA
     return {"run": str(result.run_dir), **seed_row(rows, wall - result.seconds, wall, target, round(sum(seen)),
                                                    train_flops, eval_flops)}
@@ -182,6 +184,8 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe settings")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    logging.basicConfig(format="%(message)s")  # the library reports progress through the cnnlab logger
+    logging.getLogger("cnnlab").setLevel(logging.INFO)
     name = args.baseline or args.recipe
     out = args.out or Path("bench/results") / f"time_to_accuracy_{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -198,10 +202,11 @@ def main() -> None:
             settings = {"recipe": "lesson (plain PyTorch + torchvision DataLoader)", "epochs": args.epochs or 30}
         else:
             typed = {key: parse_value(value) for key, value in overrides.items()}
-            config = resolve_config(args.recipe, data=str(args.data), seed=seed, epochs=args.epochs, out=str(args.runs),
-                                    name=f"{name}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}", **typed)
-            seeds.append(run_recipe(config, args.target, count_files(args.data / "test")))
-            settings = config.to_dict()
+            run_settings = resolve(recipe=args.recipe, data=str(args.data), seed=seed, epochs=args.epochs,
+                                   out=str(args.runs), name=f"{name}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                   **typed)
+            seeds.append(run_recipe(run_settings, args.target, count_files(args.data / "test")))
+            settings = run_settings.flat()
         report = {"benchmark": name, "target": args.target, "data": str(args.data), "machine": machine,
                   "settings": settings, **summary(seeds), "seeds": seeds}
         report["fraction_of_peak"] = report["train_gflops_per_s"] / peak

@@ -12,6 +12,7 @@ held-out test images of classes 5-9 with the last epoch's weights (no selection 
 
 import argparse
 import json
+import logging
 import os
 import platform
 import random
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.inference import load_model
-from cnnlab.train.trainer import fit
+from cnnlab.inference.loaded import load_model
+from cnnlab.train.fit import fit
 
 SOURCE, TARGET = range(0, 5), range(5, 10)
 
@@ -100,6 +101,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/results/transfer.json"))
     args = parser.parse_args()
+    logging.basicConfig(format="%(message)s")  # the library reports progress through the cnnlab logger
+    logging.getLogger("cnnlab").setLevel(logging.INFO)
     start = time.perf_counter()
     classes = sorted(p.name for p in (args.data / "train").iterdir())
     source_classes, target_classes = [classes[i] for i in SOURCE], [classes[i] for i in TARGET]

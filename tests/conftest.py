@@ -10,6 +10,7 @@ import pytest
 import torch
 from torchvision.io import write_png
 
+from cnnlab import events
 from cnnlab.cli.app import main
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
@@ -44,12 +45,13 @@ def write_colour_images(root: Path, per_class: int, seed: int, size: int = 32) -
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(run directory, its root folder) of a run that tells red, green and blue images apart."""
-    from cnnlab.train.trainer import fit, resolve_config
+    from cnnlab.settings import resolve
+    from cnnlab.train.fit import fit
 
     root = tmp_path_factory.mktemp("trained")
     write_colour_images(root / "data" / "train", per_class=40, seed=1)
     write_colour_images(root / "data" / "test", per_class=10, seed=2)
-    config = resolve_config(data=str(root / "data"), out=str(root / "runs"), name="colours", epochs=3, batch_size=32,
+    config = resolve(data=str(root / "data"), out=str(root / "runs"), name="colours", epochs=3, batch_size=32,
                             lr=2e-3)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNNLAB_CACHE", str(root / "cache"))
@@ -62,6 +64,28 @@ def colour_folder(tmp_path: Path) -> Path:
     write_colour_images(tmp_path / "colours" / "train", per_class=40, seed=1)
     write_colour_images(tmp_path / "colours" / "test", per_class=10, seed=2)
     return tmp_path / "colours"
+
+
+class Recorder(events.Reporter):
+    """Keeps every event the library emits."""
+
+    def __init__(self) -> None:
+        self.events: list[events.Event] = []
+
+    def emit(self, event: events.Event) -> None:
+        self.events.append(event)
+
+    @property
+    def lines(self) -> str:
+        """Every event's line, one per line."""
+        return "\n".join(event.line() for event in self.events)
+
+
+@pytest.fixture
+def heard() -> Iterator[Recorder]:
+    """The events the library emits during the test."""
+    with events.reporting(Recorder()) as recorder:
+        yield recorder
 
 
 Cli = Callable[..., tuple[int, str, str]]

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from cnnlab.errors import CnnlabError
-from cnnlab.evaluate import evaluate
-from cnnlab.inference import load_model, predict_files
+from cnnlab.evaluation.evaluate import evaluate_run as evaluate
+from cnnlab.inference.loaded import load_model
+from cnnlab.inference.predict import predict_files
 
 from conftest import COLOURS
 
@@ -39,7 +40,7 @@ def test_evaluate_averages_the_test_time_views(trained_run):
     assert not torch.allclose(loaded.logits(images, tta="shift"), mirrored, atol=1e-5)
     result = evaluate(run, out=root / "eval-tta", tta="shift")
     assert result["tta"] == "shift" and result["images"] == 30
-    with pytest.raises(CnnlabError, match="--tta 'sideways' is not one of: none, flip, shift"):
+    with pytest.raises(CnnlabError, match="`tta` 'sideways' is not one of: none, flip, shift"):
         evaluate(run, tta="sideways")
 
 

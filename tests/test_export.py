@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from cnnlab.errors import CnnlabError
-from cnnlab.export import export_model, load_exported, metadata_path, verify
-from cnnlab.inference import LoadedModel, expand_images, load_model, predict_files
+from cnnlab.inference.export import export_model, verify
+from cnnlab.inference.exported import load_exported, metadata_path
+from cnnlab.inference.loaded import LoadedModel, load_model
+from cnnlab.inference.predict import expand_images, predict_files
 
 
 @pytest.mark.parametrize("fmt, dynamic, opset", [("onnx", True, None), ("onnx", False, 17), ("torchscript", False, None)])
@@ -17,9 +19,11 @@ def test_export_agrees_with_pytorch(trained_run, tmp_path, fmt, dynamic, opset):
     check = result["verification"]
     assert check["passed"] and check["images"] == 30 and check["top1_agree"] == 30 and check["max_abs_diff"] <= 1e-4
     meta = json.loads(metadata_path(tmp_path / f"model.{fmt}").read_text())
-    assert meta["classes"] == ["blue", "green", "red"] and meta["input_shape"] == [3, 32, 32]
+    record = meta["model"]
+    assert record["classes"] == ["blue", "green", "red"] and record["input_shape"] == [3, 32, 32]
+    assert record["architecture"] == "simplecnn"
     assert meta["format"] == fmt and meta["opset"] == (opset or 18 if fmt == "onnx" else None)
-    assert meta["metrics"]["val_acc"] > 0.9 and len(meta["mean"]) == len(meta["std"]) == 3
+    assert meta["metrics"]["val_acc"] > 0.9 and len(record["mean"]) == len(record["std"]) == 3
     reference, exported = load_model(run), load_exported(tmp_path / f"model.{fmt}")
     images, _, _ = reference.decode(expand_images([root / "data" / "test"]))
     assert torch.allclose(exported.logits(images), reference.logits(images), atol=1e-4)  # 30 images in one batch
@@ -33,7 +37,7 @@ def test_verify_catches_a_model_that_disagrees(trained_run):
     images, _, _ = reference.decode(expand_images([root / "data" / "test"]))
     shifted = torch.nn.Sequential(reference.model, torch.nn.Identity())
     shifted.register_forward_hook(lambda module, inputs, output: output + torch.tensor([0.0, 0.0, 1e-3]))
-    off = LoadedModel(shifted, reference.classes, reference.input_shape, reference.mean, reference.std, {}, run)
+    off = LoadedModel(shifted, reference.record, {}, run)
     check = verify(reference, off, images)
     assert not check.passed and check.max_abs_diff == pytest.approx(1e-3, rel=1e-3)
     assert verify(reference, reference, images).passed
@@ -57,7 +61,7 @@ def test_cli_export_prints_the_check_and_predict_reads_the_export(trained_run, t
 def test_export_mistakes_are_one_line_errors(trained_run, tmp_path, cli):
     run, _ = trained_run
     code, _, stderr = cli("export", str(run), "--format", "tflite")
-    assert code == 2 and "error: unknown format 'tflite'" in stderr
+    assert code == 2 and "error: --format 'tflite' is not one of: onnx, torchscript" in stderr
     code, _, stderr = cli("export", str(run), "--format", "torchscript", "--opset", "17")
     assert code == 2 and "--opset applies to ONNX only" in stderr
     (tmp_path / "stray.onnx").write_bytes(b"not a model")

@@ -132,7 +132,7 @@ def test_random_crop_picks_a_window_of_the_padded_image_at_every_offset(pad_mode
 def test_crop_at_matches_manual_reflect_slices_for_any_shape(h, w, padding, seed):
     x = batch(n=3, c=2, h=h, w=w, seed=seed)
     offsets = torch.randint(0, 2 * padding + 1, (2, 3), generator=gen(seed))
-    out = crop_at(x, offsets[0], offsets[1], padding)
+    out = crop_at(x, offsets[0], offsets[1], padding, "reflect")
     padded = F.pad(x, (padding,) * 4, mode="reflect")
     for i in range(3):
         dy, dx = int(offsets[0, i]), int(offsets[1, i])
@@ -322,6 +322,6 @@ def test_bad_batches_are_user_errors():
     with pytest.raises(CnnlabError, match="N, C, H, W"):
         flip(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), gen())
     with pytest.raises(CnnlabError, match="padding"):
-        random_crop(batch(h=4, w=4), gen(), padding=4)
+        random_crop(batch(h=4, w=4), gen(), padding=4, pad_mode="reflect")
     with pytest.raises(CnnlabError, match="channels"):
         color_jitter(batch(c=4), gen(), saturation=0.5)

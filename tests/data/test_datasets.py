@@ -11,7 +11,7 @@ from torchvision import datasets as tv_datasets
 from torchvision.datasets import cifar as tv_cifar
 
 from cnnlab.data import cache
-from cnnlab.data.datasets import CIFAR_MEAN, load_dataset
+from cnnlab.data.sources import CIFAR_MEAN, load_dataset
 from cnnlab.errors import CnnlabError
 
 from conftest import COLOURS, write_colour_images
@@ -134,5 +134,5 @@ def test_cifar10_loads_through_torchvision(tmp_path, monkeypatch):
 
 
 def test_missing_named_dataset_says_how_to_get_it(tmp_path):
-    with pytest.raises(CnnlabError, match="--download"):
+    with pytest.raises(CnnlabError, match="`download`"):
         load_dataset("mnist", data_dir=str(tmp_path))

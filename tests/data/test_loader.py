@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from cnnlab.data.datasets import ImageSet
+from cnnlab.data.dataset import ImageSet
 from cnnlab.data.loader import DeviceLoader, MemoryBatches, batch_source
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError

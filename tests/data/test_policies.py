@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from cnnlab.console import console
 from cnnlab.data.policies import POLICIES, Mixer, Policy, dominant_labels
 from cnnlab.errors import CnnlabError
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.settings import resolve
+from cnnlab.train.fit import fit
 
 IMAGES = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
 
@@ -68,8 +68,8 @@ def test_mixer_needs_a_positive_alpha():
         Mixer(4)
     with pytest.raises(CnnlabError):
         Mixer(4, mixup=-1.0)
-    with pytest.raises(CnnlabError, match="Beta alphas"):
-        resolve_config(cutmix=-0.5)  # refused with the other settings, before any data is read
+    with pytest.raises(CnnlabError, match="`cutmix` must be at least 0"):
+        resolve(cutmix=-0.5)  # refused with the other settings, before any data is read
 
 
 def test_cli_refuses_an_unknown_policy_in_one_line(cli):
@@ -77,12 +77,11 @@ def test_cli_refuses_an_unknown_policy_in_one_line(cli):
     assert code == 2 and "--policy 'randaug' is not one of" in err and "trivialaugment" in err
 
 
-def test_training_with_a_policy_and_mixing_names_its_train_accuracy(colour_folder, tmp_path):
-    config = resolve_config(data=str(colour_folder), out=str(tmp_path), name="mixed", epochs=2, batch_size=32,
+def test_training_with_a_policy_and_mixing_names_its_train_accuracy(colour_folder, tmp_path, heard):
+    config = resolve(data=str(colour_folder), out=str(tmp_path), name="mixed", epochs=2, batch_size=32,
                             lr=2e-3, policy="trivialaugment", cutmix=1.0, mixup=0.2)
-    with console.capture() as captured:
-        result = fit(config)
-    log = " ".join(captured.get().split())
+    result = fit(config)
+    log = heard.lines
     assert "policy trivialaugment: batched on cpu" in log and "mixing: mixup or cutmix" in log
     assert "acc (dominant label)" in log
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -91,12 +90,12 @@ def test_training_with_a_policy_and_mixing_names_its_train_accuracy(colour_folde
 
 
 def test_resume_repeats_the_policy_mixing_and_balanced_draws(colour_folder, tmp_path, monkeypatch):
-    from cnnlab.checkpoint import load_checkpoint
+    from cnnlab.run.checkpoint import load_checkpoint
     from cnnlab.train import trainer as trainer_module
 
     settings = dict(data=str(colour_folder), out=str(tmp_path), epochs=3, batch_size=32, lr=2e-3,
                     policy="randaugment", mixup=0.4, cutmix=1.0, sampler="balanced")
-    straight = fit(resolve_config(name="straight", **settings))
+    straight = fit(resolve(name="straight", **settings))
     real_epoch = trainer_module.Trainer.train_epoch
     calls = {"n": 0}
 
@@ -109,7 +108,7 @@ def test_resume_repeats_the_policy_mixing_and_balanced_draws(colour_folder, tmp_
 
     monkeypatch.setattr(trainer_module.Trainer, "train_epoch", crash_in_third_epoch)
     with pytest.raises(KeyboardInterrupt):
-        fit(resolve_config(name="crashed", **settings))
+        fit(resolve(name="crashed", **settings))
     monkeypatch.setattr(trainer_module.Trainer, "train_epoch", real_epoch)
     resumed = fit(resume=tmp_path / "crashed")
     a, _, _ = load_checkpoint(straight.run_dir / "checkpoints" / "last.safetensors")

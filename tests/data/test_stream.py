@@ -7,11 +7,11 @@ import torch
 from torchvision.io import write_jpeg, write_png
 from torchvision.transforms.v2 import functional as F
 
-from cnnlab.console import console
-from cnnlab.data.datasets import load_dataset
+from cnnlab.data.sources import load_dataset
 from cnnlab.data.loader import DeviceLoader, batch_source
 from cnnlab.data.stream import StreamSet
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.settings import resolve
+from cnnlab.train.fit import fit
 
 
 def test_forced_streaming_keeps_files_on_disk_with_the_same_statistics(colour_folder):
@@ -23,12 +23,11 @@ def test_forced_streaming_keeps_files_on_disk_with_the_same_statistics(colour_fo
     assert streamed.mean == pytest.approx(memory.mean, abs=0.02) and streamed.std == pytest.approx(memory.std, abs=0.02)
 
 
-def test_a_memory_budget_too_small_switches_to_streaming(colour_folder, monkeypatch):
+def test_a_memory_budget_too_small_switches_to_streaming(colour_folder, monkeypatch, heard):
     monkeypatch.setenv("CNNLAB_MEMORY_BUDGET", "1e5")  # 150 images of 3x32x32 need 460,800 bytes
-    with console.capture() as captured:
-        data = load_dataset(str(colour_folder))
+    data = load_dataset(str(colour_folder))
     assert isinstance(data.train, StreamSet)
-    assert "streaming from disk" in captured.get()
+    assert "streaming from disk" in heard.lines
     monkeypatch.setenv("CNNLAB_MEMORY_BUDGET", "1e6")
     assert not isinstance(load_dataset(str(colour_folder)).train, StreamSet)
 
@@ -53,20 +52,19 @@ def test_training_crops_are_random_and_seeded(colour_folder):
     assert not torch.equal(first[0], other[0])
 
 
-def test_unreadable_files_are_skipped_and_named_once(colour_folder):
+def test_unreadable_files_are_skipped_and_named_once(colour_folder, heard):
     red = colour_folder / "test" / "red"
     good = (red / "000.png").read_bytes()
     (red / "truncated.png").write_bytes(good[: len(good) // 2])
     data = load_dataset(str(colour_folder), stream=True)
     loader = DeviceLoader(data.val, 64, data.mean, data.std)
-    with console.capture() as captured:
-        for _ in range(2):
-            assert sum(len(labels) for _, labels in loader) == 30
-    assert captured.get().count("truncated.png") == 1
+    for _ in range(2):
+        assert sum(len(labels) for _, labels in loader) == 30
+    assert heard.lines.count("truncated.png") == 1
 
 
 def test_training_from_a_streamed_folder_learns(colour_folder, tmp_path):
-    config = resolve_config(data=str(colour_folder), out=str(tmp_path), stream=True, workers=0, epochs=3,
+    config = resolve(data=str(colour_folder), out=str(tmp_path), stream=True, workers=0, epochs=3,
                             batch_size=32, lr=2e-3, seed=0)
     assert fit(config).final_accuracy > 0.9
 
@@ -84,12 +82,11 @@ def write_mixed_sizes(root: Path) -> None:
                 (write_jpeg if i % 2 else write_png)(image, str(root / split / name / f"{i}.{'jpg' if i % 2 else 'png'}"))
 
 
-def test_mixed_sizes_are_resized_to_the_median_short_side(tmp_path):
+def test_mixed_sizes_are_resized_to_the_median_short_side(tmp_path, heard):
     write_mixed_sizes(tmp_path / "mixed")
-    with console.capture() as captured:
-        data = load_dataset(str(tmp_path / "mixed"))
+    data = load_dataset(str(tmp_path / "mixed"))
     assert data.input_shape == (3, 36, 36)
-    assert "resizing them to 36x36" in captured.get()
+    assert "resizing them to 36x36" in heard.lines
     assert load_dataset(str(tmp_path / "mixed"), size=28).input_shape == (3, 28, 28)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.experiments import compare, run_name, split_models
+from cnnlab.train.sweep import run_name, run_sweep, split_models
 from cnnlab.train.trainer import Trainer
 
 from conftest import Cli
@@ -53,14 +53,14 @@ def test_a_killed_sweep_resumes_and_skips_finished_runs(colour_folder: Path, tmp
     monkeypatch.setattr(Trainer, "save", killed_after_first_epoch_of_lenet)
     args = dict(models=["simplecnn", "lenet5"], seeds=1, out=str(tmp_path), name="sweep", data=str(colour_folder))
     with pytest.raises(KeyboardInterrupt):
-        compare(**args, **SETTINGS)
+        run_sweep(**args, **SETTINGS)
     runs = tmp_path / "sweep" / "runs"
     finished = runs / "simplecnn-seed0" / "result.json"
     assert finished.exists() and not (runs / "lenet5-seed0" / "result.json").exists()
     finished_at = finished.stat().st_mtime_ns
     monkeypatch.setattr(Trainer, "save", save)
 
-    _, files = compare(**args, **SETTINGS)
+    _, files = run_sweep(**args, **SETTINGS)
     assert finished.stat().st_mtime_ns == finished_at
     epochs = [json.loads(line)["epoch"] for line in (runs / "lenet5-seed0" / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2]
@@ -72,6 +72,6 @@ def test_a_sweep_folder_refuses_another_plan(colour_folder: Path, cli: Cli, tmp_
     (tmp_path / "sweep" / "sweep.json").write_text(json.dumps({"models": ["lenet5"], "seeds": [0], "settings": {}}))
     code, _, err = cli("compare", "--models", "simplecnn", "--seeds", "1", "--epochs", "1", "--data",
                        str(colour_folder), "--out", str(tmp_path), "--name", "sweep")
-    assert code == 2 and "another --name" in err
+    assert code == 2 and "choose another" in err
     code, _, err = cli("compare", "--models", "simplecnn", "--model", "lenet5")
     assert code == 2 and "--models" in err

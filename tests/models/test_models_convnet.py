@@ -7,7 +7,7 @@ from torch import nn
 from cnnlab.analysis import summarize_model
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model, model_info
-from cnnlab.train.recipes import recipe_settings
+from cnnlab.settings import recipe
 
 
 def conv_blocks(model: nn.Module) -> list[nn.Module]:
@@ -70,9 +70,9 @@ def test_summary_works_on_a_spec():
 
 
 def test_exercise1_recipe_obeys_the_rules():
-    settings = recipe_settings("exercise1")
-    assert settings["epochs"] >= 30
-    model = create_model(settings["model"])
+    settings = recipe("exercise1")
+    assert settings.optim.epochs >= 30
+    model = create_model(settings.model.model)
     assert len(conv_blocks(model)) >= 3
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules())

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cnnlab.export import export_model
+from cnnlab.inference.export import export_model
 from cnnlab.serve.app import ServeOptions, create_app
 from cnnlab.serve.limits import Limits
 from cnnlab.serve.server import running

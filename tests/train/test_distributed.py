@@ -11,11 +11,12 @@ import torch
 import torch.distributed as dist
 
 from cnnlab.errors import CnnlabError
-from cnnlab.run import RunDir
+from cnnlab.run.directory import RunDir
 from cnnlab.train import distributed
 from cnnlab.train import trainer as trainer_module
 from cnnlab.train.distributed import ShardedLoader, World, launch
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.settings import resolve
+from cnnlab.train.fit import fit
 
 
 class Stop(Exception):
@@ -31,7 +32,7 @@ def record_run(config, stop_after=None):
 
     def step(self, *args):
         out = real_step(self, *args)
-        params.append(torch.cat([p.detach().flatten() for p in self.model.parameters()]).clone())
+        params.append(torch.cat([p.detach().flatten() for p in self.parts.model.parameters()]).clone())
         return out
 
     def epoch(self):
@@ -93,8 +94,8 @@ def test_two_gloo_processes_train_exactly_like_one_and_resume_in_one(tiny_folder
     # LeNet-5 has neither BatchNorm nor dropout, so one process with the global batch is the exact reference;
     # batch 7 over 24 images leaves uneven slices (4+3, then 2+1) and exercises the loss weights
     settings = dict(data=str(tiny_folder), model="lenet5", epochs=2, batch_size=7, lr=3e-3, seed=3)
-    single = record_run(resolve_config(**settings, out=str(tmp_path / "one"), name="one"))
-    ranks = launch(2, record_run, resolve_config(**settings, out=str(tmp_path / "ddp"), name="ddp"), 1)
+    single = record_run(resolve(**settings, out=str(tmp_path / "one"), name="one"))
+    ranks = launch(2, record_run, resolve(**settings, out=str(tmp_path / "ddp"), name="ddp"), 1)
 
     assert [r["rank"] for r in ranks] == [0, 1]
     steps = len(ranks[0]["params"])
@@ -143,7 +144,7 @@ def test_a_failing_rank_ends_the_job_with_its_message():
 
 def test_a_hung_rank_ends_the_job_after_the_timeout():
     start = time.monotonic()
-    with pytest.raises(CnnlabError, match="process 0 .*rank 0: lost the other ranks.*--dist-timeout 10s"):
+    with pytest.raises(CnnlabError, match="process 0 .*rank 0: lost the other ranks.*`dist_timeout` 10s"):
         launch(2, hang_on_rank_1, 10.0)  # long enough for both ranks to start on a loaded machine
     assert time.monotonic() - start < 100  # the hung rank's 120 s sleep was cut short
 
@@ -167,10 +168,10 @@ def test_single_process_sees_whole_batches():
 def test_settings_that_cannot_work_are_refused():
     with pytest.raises(CnnlabError, match="global batch"):
         distributed.check_batch(World(rank=0, size=4), 3)
-    with pytest.raises(CnnlabError, match="--sync-bn needs CUDA"):
+    with pytest.raises(CnnlabError, match="`sync_bn` needs CUDA"):
         distributed.wrap_model(torch.nn.Linear(2, 2), World(size=2), torch.device("cpu"), sync_bn=True)
-    with pytest.raises(CnnlabError, match="--devices must be at least 1"):
-        launch(0, print)
+    with pytest.raises(CnnlabError, match="`devices` must be at least 1"):
+        resolve(devices=0)
 
 
 def test_cli_refuses_devices_under_torchrun(cli, monkeypatch):

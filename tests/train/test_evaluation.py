@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from cnnlab.data.tta import shifted, tta_views
-from cnnlab.train.config import TrainConfig
-from cnnlab.train.evaluation import predict_logits
+from cnnlab.settings import Settings
+from cnnlab.train.validation import predict_logits
 
 
 def test_shift_moves_the_content_by_one_pixel_and_mirrors_the_border():
@@ -47,5 +47,5 @@ def test_shift_tta_is_the_weighted_mean_of_six_views():
 
 
 def test_old_boolean_tta_settings_still_load():
-    assert TrainConfig.from_dict({"tta": True}).tta == "flip"
-    assert TrainConfig.from_dict({"tta": False}).tta == "none"
+    assert Settings.from_dict({"tta": True}).run.tta == "flip"
+    assert Settings.from_dict({"tta": False}).run.tta == "none"

@@ -44,9 +44,9 @@ def test_freeze_n_freezes_the_first_n_stages():
 
 
 def test_bad_freeze_specs_are_one_line_errors():
-    with pytest.raises(CnnlabError, match="--freeze 'head' is not one of"):
+    with pytest.raises(CnnlabError, match="`freeze` 'head' is not one of"):
         freeze(create_model("simplecnn"), "head")
-    with pytest.raises(CnnlabError, match=r"--freeze 9: SimpleCNN has 3 stages \(features.0, "):
+    with pytest.raises(CnnlabError, match=r"`freeze` 9: SimpleCNN has 3 stages \(features.0, "):
         freeze(create_model("simplecnn"), "9")
 
 
@@ -64,13 +64,13 @@ def test_phase_freeze_freezes_the_backbone_for_the_head_epochs_only():
 
 def test_discriminative_rates_compose_with_no_decay_on_norms_and_biases():
     model = create_model("simplecnn", num_classes=4)
-    groups = param_groups(model, weight_decay=1e-4, lr=1e-3, backbone_mult=0.1)
+    groups = param_groups(model, weight_decay=1e-4, backbone_mult=0.1)
     head = {id(model.hidden[1].weight): "hw", id(model.hidden[1].bias): "hb", id(model.classifier.weight): "w",
             id(model.classifier.bias): "b"}
     (head_w, head_b, body_w, body_b) = groups
     assert [head.get(id(p)) for p in head_w["params"] + head_b["params"]] == ["hw", "w", "hb", "b"]
-    assert (head_w["lr"], head_w["weight_decay"], head_b["lr"], head_b["weight_decay"]) == (1e-3, 1e-4, 1e-3, 0.0)
-    assert body_w["lr"] == pytest.approx(1e-4) and body_w["weight_decay"] == 1e-4
+    assert (head_w["scale"], head_w["weight_decay"], head_b["scale"], head_b["weight_decay"]) == (1, 1e-4, 1, 0.0)
+    assert body_w["scale"] == pytest.approx(0.1) and body_w["weight_decay"] == 1e-4
     assert body_b["weight_decay"] == 0.0 and all(p.ndim <= 1 for p in body_b["params"])
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
@@ -78,12 +78,12 @@ def test_discriminative_rates_compose_with_no_decay_on_norms_and_biases():
 def test_frozen_parameters_are_not_in_the_optimizer():
     model = create_model("simplecnn", num_classes=4)
     freeze(model, "backbone")
-    groups = param_groups(model, weight_decay=1e-4, lr=1e-3)
+    groups = param_groups(model, weight_decay=1e-4)
     assert [len(g["params"]) for g in groups] == [2, 2]
     for param in model.parameters():
         param.requires_grad_(False)
     with pytest.raises(CnnlabError, match="nothing to train"):
-        param_groups(model, weight_decay=1e-4, lr=1e-3)
+        param_groups(model, weight_decay=1e-4)
 
 
 def test_a_frozen_batchnorm_keeps_its_running_stats_through_a_training_step():

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torchvision.io import write_png
 
-from cnnlab.console import console
-from cnnlab.data.datasets import ImageSet
+from cnnlab.data.dataset import ImageSet
 from cnnlab.data.loader import MemoryBatches
-from cnnlab.evaluate import evaluate
+from cnnlab.evaluation.evaluate import evaluate_run as evaluate
 from cnnlab.train import imbalance
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.settings import resolve
+from cnnlab.train.fit import fit
 
 
 def test_inverse_frequency_weights_average_one_over_the_images():
@@ -33,16 +33,15 @@ def test_balanced_sampling_draws_every_class_about_equally():
     assert torch.all((share - 1 / 3).abs() < 0.06), share  # unweighted it would be 0.90 / 0.09 / 0.01
 
 
-def test_warning_names_the_options_only_past_three_to_one():
-    with console.capture() as captured:
-        imbalance.warn_if_imbalanced(torch.tensor([30, 10]), ["cat", "dog"], "none", "shuffle")
-    assert "imbalanced" not in captured.get()
-    with console.capture() as captured:
-        ratio = imbalance.warn_if_imbalanced(torch.tensor([31, 10, 20]), ["cat", "dog", "emu"], "none", "shuffle")
-    out = " ".join(captured.get().split())
+def test_warning_names_the_options_only_past_three_to_one(heard):
+    imbalance.warn_if_imbalanced(torch.tensor([30, 10]), ["cat", "dog"], "none", "shuffle")
+    assert "imbalanced" not in heard.lines
+    ratio = imbalance.warn_if_imbalanced(torch.tensor([31, 10, 20]), ["cat", "dog", "emu"], "none", "shuffle")
+    out = heard.lines
+    assert all(event.warning for event in heard.events)
     assert ratio == pytest.approx(3.1)
     assert "cat has 31" in out and "dog 10" in out
-    assert "--class-weights auto" in out and "--sampler balanced" in out
+    assert "`class_weights` auto" in out and "`sampler` balanced" in out
 
 
 def write_grey_images(folder: Path, counts: dict[str, int], levels: dict[str, float], seed: int) -> None:
@@ -68,7 +67,7 @@ def imbalanced_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def balanced_accuracy(folder: Path, out: Path, name: str, **remedy: str) -> float:
     """Train a tiny CNN on the folder (seeded) and return its balanced accuracy on the balanced test split."""
-    config = resolve_config(data=str(folder), out=str(out), name=name, model="convnet:widths=8-16-16,convs=1",
+    config = resolve(data=str(folder), out=str(out), name=name, model="convnet:widths=8-16-16,convs=1",
                             epochs=4, batch_size=32, lr=3e-3, seed=0, crop_padding=0, flip=False, **remedy)
     run = fit(config).run_dir
     result = evaluate(run, top_losses=1)
@@ -76,10 +75,9 @@ def balanced_accuracy(folder: Path, out: Path, name: str, **remedy: str) -> floa
     return result["balanced_accuracy"]
 
 
-def test_class_weights_and_balanced_sampling_beat_no_remedy(imbalanced_folder, tmp_path):
-    with console.capture() as captured:
-        plain = balanced_accuracy(imbalanced_folder, tmp_path, "plain")
-    assert "--class-weights auto" in " ".join(captured.get().split())  # the 10:1 warning at the start
+def test_class_weights_and_balanced_sampling_beat_no_remedy(imbalanced_folder, tmp_path, heard):
+    plain = balanced_accuracy(imbalanced_folder, tmp_path, "plain")
+    assert "`class_weights` auto" in heard.lines  # the 10:1 warning at the start
     weighted = balanced_accuracy(imbalanced_folder, tmp_path, "weighted", class_weights="auto")
     sampled = balanced_accuracy(imbalanced_folder, tmp_path, "sampled", sampler="balanced")
     assert weighted > plain + 0.05, (plain, weighted)

@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from cnnlab.cli.app import app
 from cnnlab.errors import CnnlabError
-from cnnlab.train.lr_find import Smoother, lr_find, suggestions
-from cnnlab.train.trainer import resolve_config
+from cnnlab.train.lr_find import Smoother, find_lr, suggestions
+from cnnlab.settings import resolve
 
 
 def smooth(losses: list[float], beta: float) -> list[float]:
@@ -33,8 +33,8 @@ def test_suggestion_is_the_steepest_fall_before_the_minimum():
 
 
 def test_sweep_grows_geometrically_and_writes_its_files(colour_folder, tmp_path):
-    config = resolve_config(data=str(colour_folder), out=str(tmp_path), batch_size=16, optimizer="sgd", seed=0)
-    result = lr_find(config, start=1e-4, end=1e3, steps=40)
+    config = resolve(data=str(colour_folder), out=str(tmp_path), batch_size=16, optimizer="sgd", seed=0)
+    result = find_lr(config, start=1e-4, end=1e3, steps=40)
     ratios = [b / a for a, b in zip(result.lrs, result.lrs[1:])]
     assert ratios == pytest.approx([(1e3 / 1e-4) ** (1 / 39)] * len(ratios))
     assert result.lrs[0] == pytest.approx(1e-4)
@@ -48,9 +48,9 @@ def test_sweep_grows_geometrically_and_writes_its_files(colour_folder, tmp_path)
 
 @pytest.mark.parametrize("start, end, steps", [(1.0, 0.1, 50), (0.0, 1.0, 50), (1e-5, 1.0, 2)])
 def test_bad_sweeps_are_refused(colour_folder, tmp_path, start, end, steps):
-    config = resolve_config(data=str(colour_folder), out=str(tmp_path))
-    with pytest.raises(CnnlabError, match="--st"):
-        lr_find(config, start=start, end=end, steps=steps)
+    config = resolve(data=str(colour_folder), out=str(tmp_path))
+    with pytest.raises(CnnlabError, match="`st"):
+        find_lr(config, start=start, end=end, steps=steps)
 
 
 def test_cli_prints_the_suggestion_and_the_next_command(colour_folder, tmp_path):

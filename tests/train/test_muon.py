@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.train.config import TrainConfig
+from cnnlab.settings import OptimSettings
 from cnnlab.train.muon import Muon, orthogonalize
 from cnnlab.train.optim import build_optimizer
 
@@ -26,7 +26,7 @@ def test_orthogonalize_brings_every_singular_value_near_one(shape):
 def test_muon_splits_filters_from_the_rest():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Flatten(), nn.LazyLinear(2))
     model(torch.zeros(1, 3, 5, 5))
-    config = TrainConfig(optimizer="muon", lr=0.1, muon_lr=0.02, muon_momentum=0.5, weight_decay=1e-3)
+    config = OptimSettings(optimizer="muon", lr=0.1, muon_lr=0.02, muon_momentum=0.5, weight_decay=1e-3)
     optimizer = build_optimizer(model, config)
     assert isinstance(optimizer, Muon)
     orthogonal = [g for g in optimizer.param_groups if g["orthogonal"]]
@@ -62,10 +62,10 @@ def test_plain_groups_take_an_sgd_nesterov_step_and_the_state_round_trips():
 
 
 def test_bad_muon_settings_say_what_is_allowed():
-    with pytest.raises(CnnlabError, match="--muon-lr must be positive"):
-        TrainConfig(muon_lr=0.0)
-    with pytest.raises(CnnlabError, match=r"--muon-momentum must be in \[0, 1\)"):
-        TrainConfig(muon_momentum=1.0)
+    with pytest.raises(CnnlabError, match="`muon_lr` must be above 0"):
+        OptimSettings(muon_lr=0.0)
+    with pytest.raises(CnnlabError, match="`muon_momentum` must be below 1"):
+        OptimSettings(muon_momentum=1.0)
 
 
 @pytest.mark.parametrize("normalize", [False, True])
@@ -74,7 +74,7 @@ def test_normalize_holds_each_filter_bank_at_norm_root_out(normalize):
     with torch.no_grad():
         conv.weight.mul_(50.0)
     grown = conv.weight.norm().item()
-    optimizer = build_optimizer(nn.Sequential(conv), TrainConfig(optimizer="muon", muon_lr=1e-4, muon_normalize=normalize))
+    optimizer = build_optimizer(nn.Sequential(conv), OptimSettings(optimizer="muon", muon_lr=1e-4, muon_normalize=normalize))
     conv.weight.grad = torch.randn_like(conv.weight)
     optimizer.step()
     expected = 8**0.5 if normalize else grown

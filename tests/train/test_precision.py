@@ -5,7 +5,7 @@ import torch
 
 from cnnlab.errors import CnnlabError
 from cnnlab.train import precision
-from cnnlab.train.config import TrainConfig
+from cnnlab.settings import Settings
 
 
 @pytest.mark.parametrize("speedup, expected", [(3.3, torch.bfloat16), (1.1, torch.float32), (0.5, torch.float32)])
@@ -23,4 +23,4 @@ def test_auto_stays_fp32_on_cpu_and_explicit_choices_are_kept():
     assert precision.pick_dtype("auto", cpu) == torch.float32
     assert precision.pick_dtype("bf16", cpu) == torch.bfloat16
     with pytest.raises(CnnlabError, match="fastest"):
-        TrainConfig(precision="fp8")
+        Settings.of(precision="fp8")

@@ -78,7 +78,7 @@ def test_no_network_is_one_line_naming_the_offline_options(served, monkeypatch):
     message = str(err.value)
     assert "\n" not in message and message.startswith("cannot download http://127.0.0.1:9/resnet18-f37072fd.pth")
     assert f"copy resnet18-f37072fd.pth to {served / 'hub' / 'checkpoints' / 'resnet18-f37072fd.pth'}" in message
-    assert "--pretrained /path/to/resnet18-f37072fd.pth" in message
+    assert "`pretrained` /path/to/resnet18-f37072fd.pth" in message
 
 
 def test_weights_preprocessing_is_torchvisions():

@@ -6,18 +6,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlab.checkpoint import load_checkpoint
 from cnnlab.errors import CnnlabError
+from cnnlab.models import create_model
+from cnnlab.run.checkpoint import load_checkpoint
+from cnnlab.settings import RECIPES, resolve
 from cnnlab.train import trainer as trainer_module
-from cnnlab.train.recipes import DESCRIPTIONS, RECIPES
-from cnnlab.train.trainer import fit, resolve_config
+from cnnlab.train.fit import fit
 
 TINY = dict(model="simplecnn", epochs=3, batch_size=32, lr=2e-3, seed=0)
 
 
 def tiny_config(data, out, **extra):
     """A few-second run on the colour folder."""
-    return resolve_config(data=str(data), out=str(out), **{**TINY, **extra})
+    return resolve(data=str(data), out=str(out), **{**TINY, **extra})
 
 
 def test_tiny_run_learns_and_writes_a_run_directory(colour_folder, tmp_path):
@@ -106,23 +107,23 @@ def test_early_stopping_ends_the_run(colour_folder, tmp_path):
 
 def test_bad_settings_say_what_is_allowed():
     with pytest.raises(CnnlabError, match="sgd, adam, adamw"):
-        resolve_config(optimizer="rmsprop")
+        resolve(optimizer="rmsprop")
     with pytest.raises(CnnlabError, match="lesson"):
-        resolve_config(recipe="nope")
+        resolve(recipe="nope")
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_is_described_and_builds_its_model(name):
-    config = resolve_config(recipe=name)
-    assert DESCRIPTIONS[name]
-    model = trainer_module.create_model(config.model, num_classes=10)
+    config = resolve(recipe=name)
+    assert RECIPES[name].description
+    model = create_model(config.model.model, num_classes=10)
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
 def test_lesson_recipe_is_the_course_recipe():
-    config = resolve_config(recipe="lesson", epochs=30)
-    assert (config.model, config.optimizer, config.lr, config.weight_decay) == ("simplecnn", "adam", 1e-3, 1e-4)
-    assert (config.schedule, config.batch_size, config.epochs, config.crop_padding, config.flip) == (
+    flat = resolve(recipe="lesson", epochs=30).flat()
+    assert (flat["model"], flat["optimizer"], flat["lr"], flat["weight_decay"]) == ("simplecnn", "adam", 1e-3, 1e-4)
+    assert (flat["schedule"], flat["batch_size"], flat["epochs"], flat["crop_padding"], flat["flip"]) == (
         "cosine", 128, 30, 4, True,
     )
 
@@ -192,15 +193,15 @@ def test_pad_mode_decides_what_fills_the_crop_border(colour_folder, tmp_path, pa
 
 
 def test_bad_pad_mode_says_what_is_allowed():
-    with pytest.raises(CnnlabError, match="--pad-mode 'wrap' is not one of: zeros, reflect"):
-        resolve_config(pad_mode="wrap")
+    with pytest.raises(CnnlabError, match="`pad_mode` 'wrap' is not one of: zeros, reflect"):
+        resolve(pad_mode="wrap")
 
 
 @pytest.mark.parametrize("settings", [dict(progressive_epochs=2), dict(progressive_size=16),
                                       dict(progressive_size=16, progressive_epochs=3)])
 def test_progressive_settings_are_checked(settings):
     with pytest.raises(CnnlabError, match="go together"):
-        resolve_config(data="sample", epochs=3, **settings)
+        resolve(data="sample", epochs=3, **settings)
 
 
 def test_a_data_initialised_model_gets_its_whitening_from_the_training_images(colour_folder, tmp_path):
@@ -209,5 +210,5 @@ def test_a_data_initialised_model_gets_its_whitening_from_the_training_images(co
     weight = sections["model"]["features.0.weight"]
     assert torch.equal(weight[12:], -weight[:12])  # init_from_data's (+, -) pairs, not a random init
     torch.manual_seed(0)
-    fresh = trainer_module.create_model("fast:widths=8-16-16", num_classes=3)
+    fresh = create_model("fast:widths=8-16-16", num_classes=3)
     assert not torch.allclose(weight, fresh.whiten.weight)

@@ -5,10 +5,14 @@ import json
 import pytest
 import torch
 
-from cnnlab.checkpoint import load_checkpoint
-from cnnlab.inference import load_model
-from cnnlab.run import RunDir
-from cnnlab.train.trainer import Trainer, fit, load_data, resolve_config
+from cnnlab.run.checkpoint import load_checkpoint
+from cnnlab.inference.loaded import load_model
+from cnnlab.run.directory import RunDir
+from cnnlab.data.pipeline import load_data
+from cnnlab.settings import resolve
+from cnnlab.train.assemble import assemble
+from cnnlab.train.fit import fit
+from cnnlab.train.trainer import Trainer
 
 from conftest import write_colour_images
 
@@ -51,17 +55,17 @@ def test_a_run_fine_tunes_on_another_dataset_with_frozen_stages_bit_identical(tr
 def test_fine_tune_trains_the_head_first_then_everything_at_lower_backbone_rates(trained_run, tmp_path):
     source_dir, _ = trained_run
     target = two_colour_folder(tmp_path / "target")
-    config = resolve_config(data=str(target), pretrained=str(source_dir), fine_tune=1, epochs=3, batch_size=8,
+    config = resolve(data=str(target), pretrained=str(source_dir), fine_tune=1, epochs=3, batch_size=8,
                             out=str(tmp_path / "runs"))
-    data = load_data(config)
-    trainer = Trainer(config, RunDir.create(config.out, "phases"), data)
-    trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    parts = assemble(config, load_data(config))
+    trainer = Trainer(parts, RunDir.create(config.run.out, "phases"))
+    trainable = [n for n, p in parts.model.named_parameters() if p.requires_grad]
     assert trainable == ["hidden.1.weight", "hidden.1.bias", "classifier.weight", "classifier.bias"]
     assert [g["lr"] for g in trainer.optimizer.param_groups] == [1e-3, 1e-3]
-    trainer.enter_phase(1)
-    assert all(p.requires_grad for p in trainer.model.parameters())
-    assert [g["lr"] for g in trainer.optimizer.param_groups] == [1e-3, 1e-3, 1e-4, 1e-4]
-    assert trainer.scheduler.lr_lambdas[0](2 * len(trainer.train_loader)) == 0.0  # a cosine over the 2 later epochs
+    optimizer, scheduler = parts.optimisation(1)
+    assert all(p.requires_grad for p in parts.model.parameters())
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-3, 1e-3, 1e-4, 1e-4]
+    assert scheduler.lr_lambdas[0](2 * parts.steps_per_epoch) == 0.0  # a cosine over the 2 later epochs
 
 
 @pytest.mark.parametrize("crash_in_epoch", [2, 3])  # just after the head phase, and later in the full phase
@@ -107,8 +111,8 @@ def test_summary_of_a_run_shows_what_is_frozen(trained_run, tmp_path, cli):
 def test_preprocess_weights_takes_the_input_size_and_statistics_of_the_pretrained_run(trained_run, tmp_path):
     source_dir, _ = trained_run
     target = two_colour_folder(tmp_path / "target")
-    own = load_data(resolve_config(data=str(target)))
-    borrowed = load_data(resolve_config(data=str(target), pretrained=str(source_dir), preprocess="weights"))
+    own = load_data(resolve(data=str(target)))
+    borrowed = load_data(resolve(data=str(target), pretrained=str(source_dir), preprocess="weights"))
     source_record = json.loads((source_dir / "config.json").read_text())["model"]
     assert list(borrowed.mean) == source_record["mean"] and list(borrowed.std) == source_record["std"]
     assert borrowed.mean != own.mean and borrowed.input_shape == (3, 32, 32)
@@ -123,4 +127,4 @@ def test_cli_takes_the_architecture_from_the_pretrained_run(colour_folder, tmp_p
                        "--epochs", "2", "--out", str(tmp_path), "--name", "again")
     assert code == 0, err
     config = json.loads((tmp_path / "again" / "config.json").read_text())
-    assert config["model"]["model"] == "lenet5" and config["model"]["num_classes"] == 2
+    assert config["model"]["architecture"] == "lenet5" and len(config["model"]["classes"]) == 2

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnlab.viz.augment import PREVIEW_POLICIES, preview_columns
+from cnnlab.viz.augment_preview import PREVIEW_POLICIES, preview_columns
 
 IMAGES = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
 COURSE = ["flip", "rotation", "crop", "colour jitter", "cutout", "random erasing"]

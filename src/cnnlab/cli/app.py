@@ -58,17 +58,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """Convolutional neural networks on images: the math, the models, training and insight."""
+    ctx.with_resource(events.reporting(RichReporter()))  # the library's events are drawn while the verb runs
 
 
 def main() -> None:
-    """Run the CLI with the library's events drawn on the console; a CnnlabError becomes `error: <message>` (its
-    setting names spelled as flags) on stderr and exit code 2."""
+    """Run the CLI; a CnnlabError becomes `error: <message>` (its setting names spelled as flags) on stderr and exit
+    code 2."""
     try:
-        with events.reporting(RichReporter()):
-            app()
+        app()
     except CnnlabError as err:
         console.print(f"[bold red]error:[/] {escape(err.render(flag))}")
         sys.exit(2)

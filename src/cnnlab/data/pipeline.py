@@ -10,7 +10,7 @@ from cnnlab.data.dataset import Dataset
 from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.policies import Mixer, Policy
 from cnnlab.data.sources import load_dataset
-from cnnlab.errors import SettingError
+from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.models.pretrained import weights_preprocessing
 from cnnlab.settings import Settings
 
@@ -46,7 +46,7 @@ def train_augment(settings: Settings, data: Dataset) -> AugmentConfig:
     augment = settings.augment
     try:
         base = AugmentConfig.for_dataset(data.name)
-    except SettingError:
+    except CnnlabError:  # a folder of the user's: natural images
         base = AugmentConfig.for_dataset("folder")
     if data.streamed:  # the workers' random resized crop already shifts and scales each image
         base = dataclasses.replace(base, crop_padding=0)

@@ -67,4 +67,4 @@ def load_exported(path: str | Path) -> LoadedModel:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=JIT_NOTICE)
             model = torch.jit.load(str(path), map_location="cpu").eval()
-    return LoadedModel(model, record, meta, path)
+    return LoadedModel(model, record, meta, path, meta["format"])

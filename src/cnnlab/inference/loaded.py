@@ -17,12 +17,13 @@ from cnnlab.settings import Settings
 @dataclass
 class LoadedModel:
     """A model in eval mode with the record of what it is (classes, input, preprocessing), the metadata it came with
-    (epoch, metrics, settings) and the file it came from."""
+    (epoch, metrics, settings), the file it came from and, for an exported model, its format (onnx, torchscript)."""
 
     model: nn.Module
     record: ModelRecord
     meta: dict
     path: Path
+    exported: str | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -38,11 +39,6 @@ class LoadedModel:
     def settings(self) -> Settings | None:
         """The settings it was trained with, when it came from a cnnlab run."""
         return read_settings(self.meta, str(self.path)) if "settings" in self.meta or "train" in self.meta else None
-
-    @property
-    def exported(self) -> str | None:
-        """The format of an exported model (onnx, torchscript); None for PyTorch weights."""
-        return self.meta.get("format")
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images (N, C, H, W) → the normalised float batch the model takes."""

@@ -27,7 +27,7 @@ def fit(settings: Settings | None = None, resume: str | Path | None = None, **gi
     elif given:
         settings = settings.replace(**given)
         settings.check_relevance()
-    if settings.run.devices and not distributed.World.from_env().distributed:
+    if settings.run.devices:
         return distributed.launch(settings.run.devices, fit_here, settings, resume)[0]
     return fit_here(settings, resume)
 

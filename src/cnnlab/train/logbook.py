@@ -16,15 +16,14 @@ SCALARS = {
 
 
 class Logbook:
-    """Appends epoch rows to the run's metrics.jsonl and TensorBoard (when `enabled`: rank 0 of a distributed run)."""
+    """Appends epoch rows to the run's metrics.jsonl and TensorBoard."""
 
-    def __init__(self, run: RunDir, first_epoch: int = 1, enabled: bool = True) -> None:
+    def __init__(self, run: RunDir, first_epoch: int = 1) -> None:
         """Open the TensorBoard writer (dropping events past `first_epoch - 1`, as after a resume)."""
-        self.run, self.writer = run, None
-        if enabled:
-            from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(run.path / "tensorboard"), purge_step=first_epoch)
+        self.run = run
+        self.writer = SummaryWriter(str(run.path / "tensorboard"), purge_step=first_epoch)
 
     def write(self, row: dict) -> None:
         """Record one epoch."""
@@ -39,5 +38,4 @@ class Logbook:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         """Close the TensorBoard writer."""
-        if self.writer is not None:
-            self.writer.close()
+        self.writer.close()

@@ -1,5 +1,6 @@
 """The training loop: steps, evaluation and checkpoints over the parts that train/assemble.py built."""
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -155,7 +156,8 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until the last epoch, `max_steps` or early stopping, logging and checkpointing every epoch."""
         start, row, parts, patience = time.perf_counter(), {}, self.parts, self.settings.run.patience
-        with Logbook(self.run, first_epoch=self.epoch + 1, enabled=parts.world.is_main) as log:
+        logbook = Logbook(self.run, first_epoch=self.epoch + 1) if parts.world.is_main else contextlib.nullcontext()
+        with logbook as log:
             while self.epoch < parts.epochs:
                 if self.epoch and parts.phase_start(self.epoch):
                     self.optimizer, self.scheduler = parts.optimisation(self.epoch)
