@@ -1,7 +1,7 @@
 """The errors a user's mistake raises: the CLI prints the one-line message and exits non-zero.
 
 A message names settings and parameters in backticks (`lr`), the way they are spelled in Python; the command line
-shows the same names as its flags (--lr), so one message serves a script, a notebook and the CLI.
+spells the same names as its flags, so one message serves a script, a notebook and the CLI.
 """
 
 import re

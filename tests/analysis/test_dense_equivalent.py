@@ -4,19 +4,19 @@ import json
 
 import pytest
 
-from cnnlab.analysis.dense import dense_equivalent
+from cnnlab.analysis.dense import dense_report
 from cnnlab.errors import CnnlabError
 
 
 def test_the_course_example_on_a_224x224x3_image():
-    report = dense_equivalent("vgg16").to_dict()
+    report = dense_report("vgg16").to_dict()
     assert report["inputs"] == 150_528
     assert report["course_example"]["dense_weights"] == 150_528_000 and report["course_example"]["dense_biases"] == 1000
     assert report["course_example"]["first_filter_weights"] == 27
 
 
 def test_rows_follow_the_real_input_and_output_of_each_conv():
-    rows = dense_equivalent("simplecnn").rows
+    rows = dense_report("simplecnn").rows
     assert [r.name for r in rows] == ["features.0.0.conv", "features.1.0.conv", "features.2.0.conv"]
     first = rows[0]
     assert first.input_shape == (3, 32, 32) and first.output_shape == (32, 32, 32)
@@ -27,7 +27,7 @@ def test_rows_follow_the_real_input_and_output_of_each_conv():
 
 
 def test_residual_shortcuts_are_counted_on_their_own_input():
-    rows = {r.name: r for r in dense_equivalent("resnet18", (3, 64, 64)).rows}
+    rows = {r.name: r for r in dense_report("resnet18", (3, 64, 64)).rows}
     shortcut = rows["layer2.0.downsample.0"]
     assert shortcut.input_shape == (64, 16, 16) and shortcut.output_shape == (128, 8, 8)
     assert shortcut.conv_weights == 64 * 128 and shortcut.dense_weights == 64 * 16 * 16 * 128 * 8 * 8
@@ -35,7 +35,7 @@ def test_residual_shortcuts_are_counted_on_their_own_input():
 
 def test_a_model_that_does_not_fit_the_input_is_a_one_line_error():
     with pytest.raises(CnnlabError, match="does not fit"):
-        dense_equivalent("lenet5", (1, 4, 4))
+        dense_report("lenet5", (1, 4, 4))
 
 
 def test_cli_table_and_json(cli):

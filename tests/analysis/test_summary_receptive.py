@@ -9,7 +9,7 @@ from torchvision.models.resnet import BasicBlock
 
 from cnnlab.analysis import summarize
 from cnnlab.errors import CnnlabError
-from cnnlab.ops.shapes import Field
+from cnnlab.ops.receptive import Field
 
 CHANNELS = 2
 

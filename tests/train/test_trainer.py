@@ -1,6 +1,7 @@
 """The trainer learns, logs every epoch, checkpoints atomically, resumes exactly and stops on a NaN loss."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,13 @@ def test_a_data_initialised_model_gets_its_whitening_from_the_training_images(co
     torch.manual_seed(0)
     fresh = create_model("fast:widths=8-16-16", num_classes=3)
     assert not torch.allclose(weight, fresh.whiten.weight)
+
+
+def test_max_steps_ends_the_run_mid_epoch_and_the_schedule_spans_it(colour_folder, tmp_path):
+    run_dir, seen = fit_seeing_batches(tiny_config(colour_folder, tmp_path, epochs=3, max_steps=6, name="short"))
+    assert len(seen) == 6  # 4 steps an epoch: the second epoch stops after its second step
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    _, _, meta = load_checkpoint(run_dir / "checkpoints" / "last.safetensors")
+    assert meta["step"] == 6 and meta["scheduler"]["last_epoch"] == 6
+    assert rows[1]["lr"] == pytest.approx(2e-3 * 0.5 * (1 + math.cos(math.pi * 4 / 6)))  # cosine over 6 steps

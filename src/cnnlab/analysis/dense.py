@@ -100,7 +100,7 @@ def conv_rows(model: nn.Module, input_shape: tuple[int, ...]) -> list[DenseRow]:
     return rows
 
 
-def dense_equivalent(name: str, input_shape: tuple[int, int, int] | None = None) -> DenseReport:
+def dense_report(name: str, input_shape: tuple[int, int, int] | None = None) -> DenseReport:
     """The dense-equivalent report of a zoo model (built on the meta device) on `input_shape` or its default input."""
     in_chans = input_shape[0] if input_shape is not None else None
     with torch.device("meta"):

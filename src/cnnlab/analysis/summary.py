@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnlab.analysis.flops import FlopCounter
-from cnnlab.analysis.receptive import FieldTracker, Reach
+from cnnlab.analysis.field_tracker import FieldTracker, Reach
 from cnnlab.analysis.tensors import tensors_in
 from cnnlab.errors import CnnlabError
 from cnnlab.inference.loaded import load_model

@@ -144,7 +144,7 @@ def summary(
     from cnnlab.analysis import summarize_model, summarize_run  # torch loads only when the verb runs
 
     if dense_equivalent:
-        from cnnlab.analysis.dense import dense_equivalent as dense_report
+        from cnnlab.analysis.dense import dense_report
 
         report = dense_report(model, parse_shape(input) if input else None)
         if as_json:

@@ -51,8 +51,12 @@ def train_augment(settings: Settings, data: Dataset) -> AugmentConfig:
     if data.streamed:  # the workers' random resized crop already shifts and scales each image
         base = dataclasses.replace(base, crop_padding=0)
     flip = base.flip if augment.flip is None else (0.5 if augment.flip else 0.0)
+    crop_padding = base.crop_padding if augment.crop_padding is None else augment.crop_padding
+    if crop_padding == 0 and "pad_mode" in settings.explicit():
+        raise SettingError("pad_mode", f"applies to the random crop, which is off for {data.name} (`crop_padding` 0, "
+                           "the default for images streamed from disk, which the workers crop)")
     return AugmentConfig(
-        crop_padding=base.crop_padding if augment.crop_padding is None else augment.crop_padding,
+        crop_padding=crop_padding,
         pad_mode=augment.pad_mode,
         flip=0.0 if augment.alternate_flip else flip,
         rotation=augment.rotation,

@@ -159,8 +159,8 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str, 
     classes = model.get_classifier().out_features
     source_classes = state[head].shape[0] if head in state else classes
     if source_classes != classes and not reset_head:
-        raise CnnlabError(f"{source} has a head for {source_classes} classes, the data {classes}; "
-                          "drop `keep_head` to replace the head")
+        raise SettingError("keep_head", f"needs as many classes as the weights' head: {source} has {source_classes}, "
+                           f"the data {classes}; without it the head is replaced")
     model.reset_classifier(source_classes)
     if reset_head:  # weights without a head (a backbone) are fine: the head is new anyway
         prefix = classifier_name(model) + "."

@@ -4,7 +4,8 @@ from cnnlab.ops.activations import activate, gelu, leaky_relu, relu
 from cnnlab.ops.conv import conv2d, conv2d_backward
 from cnnlab.ops.im2col import col2im, im2col
 from cnnlab.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
-from cnnlab.ops.shapes import Field, conv_axis, output_size, receptive_field
+from cnnlab.ops.receptive import Field, receptive_field
+from cnnlab.ops.shapes import conv_axis, output_size
 
 __all__ = [
     "Field",

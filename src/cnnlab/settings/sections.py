@@ -200,7 +200,19 @@ class Settings:
         return cls().replace(**values)
 
     def replace(self, **values: Any) -> "Settings":
-        """A copy with some settings changed, by flat name; each checked by its declaration."""
+        """A copy with some settings changed, by flat name; each checked by its declaration. A new `recipe` is a new
+        base: its settings, with the ones chosen here (and given now) on top."""
+        if "recipe" in values and values["recipe"] != self.run.recipe:
+            from cnnlab.settings.recipes import recipe
+
+            base = recipe(values["recipe"]) if values["recipe"] else Settings()
+            chosen = {k: v for k, v in self.flat().items() if k in self.explicit()}
+            return base.replace(**{**chosen, **{k: v for k, v in values.items() if k != "recipe"}})
+        return self.changed(**values)
+
+    def changed(self, **values: Any) -> "Settings":
+        """A copy with some settings changed, by flat name, each checked by its declaration (a `recipe` given here
+        only names the base, as a recipe's own settings do)."""
         names = self.names()
         unknown = sorted(set(values) - set(names))
         if unknown:
@@ -228,7 +240,7 @@ class Settings:
         else:
             values = {k: v for k, v in values.items() if LEGACY_DEFAULTS.get(k, object()) != v}
             values = {k: LEGACY_VALUES.get(k, {}).get(v, v) if isinstance(v, bool) else v for k, v in values.items()}
-        return cls.of(**values)
+        return cls().changed(**values)
 
     def base(self) -> "Settings":
         """What these settings were made from: their recipe's settings, or the defaults."""
@@ -252,8 +264,6 @@ class Settings:
         for name, (other, wanted, actual) in needs.items():
             if name in explicit and actual != wanted:
                 raise SettingError(name, f"applies to `{other}` {wanted} only (it is {actual})")
-        if "pad_mode" in explicit and augment.crop_padding == 0:
-            raise SettingError("pad_mode", "applies to the random crop, which `crop_padding` 0 turns off")
         if augment.alternate_flip and augment.flip:
             raise SettingError("flip", "and `alternate_flip` both mirror images: choose one")
 

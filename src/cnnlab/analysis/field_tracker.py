@@ -18,7 +18,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
 from cnnlab.analysis.tensors import tensors_in
-from cnnlab.ops.shapes import Field
+from cnnlab.ops.receptive import Field
 
 GLOBAL = "global"
 UNKNOWN = "unknown"
