@@ -27,7 +27,7 @@ CANDIDATES = (
     "simplecnn",
     "convnet:widths=32-64-128,convs=1,dropout=0.1",
     "convnet:widths=32-64-128,convs=1-2-2,dropout=0.1",
-    RECIPES["exercise1"].settings.model.model,
+    RECIPES["exercise1"].values["model"],
     "convnet:widths=64-128-256,convs=2,dropout=0.1",
 )
 

@@ -1,17 +1,24 @@
-"""Shared fixtures: an isolated cache folder, small image folders made at run time, the CLI run in-process, a browser."""
+"""Shared fixtures: an isolated cache folder, small image folders made at run time, the CLI run in-process, a browser,
+torchvision's ImageNet weights served from 127.0.0.1; and the image-folder helpers tests in several folders use."""
 
+import functools
+import hashlib
+import http.server
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from torchvision.io import write_png
+from torchvision.io import write_jpeg, write_png
+from torchvision.models import ResNet18_Weights
 
 from cnnlab import events
 from cnnlab.cli.app import main
+from cnnlab.models import create_model
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
 
@@ -124,3 +131,72 @@ def browser() -> Iterator[object]:
         chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+def write_mixed_sizes(root: Path) -> None:
+    """Two classes of images in five sizes and three formats (short sides 24, 30, 40, 36, 64: median 36)."""
+    generator = torch.Generator().manual_seed(0)
+    sizes = [(24, 40), (30, 30), (40, 60), (48, 36), (64, 64)]
+    for name, colour in (("dark", 40), ("light", 210)):
+        for split, count in (("train", 10), ("test", 3)):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                h, w = sizes[i % len(sizes)]
+                image = (colour + torch.randint(-20, 21, (3, h, w), generator=generator)).to(torch.uint8)
+                (write_jpeg if i % 2 else write_png)(image, str(root / split / name / f"{i}.{'jpg' if i % 2 else 'png'}"))
+
+
+def two_colour_folder(root):
+    """Another dataset: two of the colours under new class names, fewer images."""
+    write_colour_images(root / "train", per_class=12, seed=5)
+    write_colour_images(root / "test", per_class=4, seed=6)
+    for split in ("train", "test"):
+        (root / split / "red").rename(root / split / "warm")
+        (root / split / "blue").rename(root / split / "cool")
+        for file in (root / split / "green").iterdir():
+            file.unlink()
+        (root / split / "green").rmdir()
+    return root
+
+
+@pytest.fixture
+def tiny_folder(tmp_path):
+    """24 train and 12 validation 16x16 images of three colours."""
+    write_colour_images(tmp_path / "data" / "train", per_class=8, seed=1, size=16)
+    write_colour_images(tmp_path / "data" / "test", per_class=4, seed=2, size=16)
+    return tmp_path / "data"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files from a folder without logging each request."""
+
+    def log_message(self, *args: object) -> None:
+        """Say nothing."""
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A resnet18 state dict saved under torchvision's naming (`name-<sha256 prefix>.pth`), as on its server."""
+    folder = tmp_path_factory.mktemp("served")
+    torch.manual_seed(7)
+    temp = folder / "weights.tmp"
+    torch.save(create_model("resnet18").state_dict(), temp)
+    digest = hashlib.sha256(temp.read_bytes()).hexdigest()[:8]
+    return temp.rename(folder / f"resnet18-{digest}.pth")
+
+
+@pytest.fixture
+def served(weights_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """ResNet18_Weights.IMAGENET1K_V1 pointed at a local HTTP server; TORCH_HOME empty. Yields TORCH_HOME."""
+    handler = functools.partial(QuietHandler, directory=str(weights_file.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{weights_file.name}"
+    monkeypatch.setattr(ResNet18_Weights.IMAGENET1K_V1.value, "url", url)
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    yield tmp_path / "torch"
+    server.shutdown()
+    server.server_close()

@@ -72,11 +72,6 @@ def test_mixer_needs_a_positive_alpha():
         resolve(cutmix=-0.5)  # refused with the other settings, before any data is read
 
 
-def test_cli_refuses_an_unknown_policy_in_one_line(cli):
-    code, _, err = cli("train", "--policy", "randaug", "--epochs", "1")
-    assert code == 2 and "--policy 'randaug' is not one of" in err and "trivialaugment" in err
-
-
 def test_training_with_a_policy_and_mixing_names_its_train_accuracy(colour_folder, tmp_path, heard):
     config = resolve(data=str(colour_folder), out=str(tmp_path), name="mixed", epochs=2, batch_size=32,
                             lr=2e-3, policy="trivialaugment", cutmix=1.0, mixup=0.2)

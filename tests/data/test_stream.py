@@ -1,17 +1,16 @@
 """Folders too large for memory stream from disk through DataLoader workers; folders of mixed sizes get a common one."""
 
-from pathlib import Path
-
 import pytest
 import torch
-from torchvision.io import write_jpeg, write_png
 from torchvision.transforms.v2 import functional as F
 
-from cnnlab.data.sources import load_dataset
 from cnnlab.data.loader import DeviceLoader, batch_source
+from cnnlab.data.sources import load_dataset
 from cnnlab.data.stream import StreamSet
 from cnnlab.settings import resolve
 from cnnlab.train.fit import fit
+
+from conftest import write_mixed_sizes
 
 
 def test_forced_streaming_keeps_files_on_disk_with_the_same_statistics(colour_folder):
@@ -69,34 +68,9 @@ def test_training_from_a_streamed_folder_learns(colour_folder, tmp_path):
     assert fit(config).final_accuracy > 0.9
 
 
-def write_mixed_sizes(root: Path) -> None:
-    """Two classes of images in five sizes and three formats (short sides 24, 30, 40, 36, 64: median 36)."""
-    generator = torch.Generator().manual_seed(0)
-    sizes = [(24, 40), (30, 30), (40, 60), (48, 36), (64, 64)]
-    for name, colour in (("dark", 40), ("light", 210)):
-        for split, count in (("train", 10), ("test", 3)):
-            (root / split / name).mkdir(parents=True)
-            for i in range(count):
-                h, w = sizes[i % len(sizes)]
-                image = (colour + torch.randint(-20, 21, (3, h, w), generator=generator)).to(torch.uint8)
-                (write_jpeg if i % 2 else write_png)(image, str(root / split / name / f"{i}.{'jpg' if i % 2 else 'png'}"))
-
-
 def test_mixed_sizes_are_resized_to_the_median_short_side(tmp_path, heard):
     write_mixed_sizes(tmp_path / "mixed")
     data = load_dataset(str(tmp_path / "mixed"))
     assert data.input_shape == (3, 36, 36)
     assert "resizing them to 36x36" in heard.lines
     assert load_dataset(str(tmp_path / "mixed"), size=28).input_shape == (3, 28, 28)
-
-
-def test_cli_trains_on_a_folder_of_mixed_sizes(tmp_path):
-    from typer.testing import CliRunner
-
-    from cnnlab.cli.app import app
-
-    write_mixed_sizes(tmp_path / "mixed")
-    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "mixed"), "--epochs", "1",
-                                      "--batch-size", "8", "--out", str(tmp_path / "runs")])
-    assert result.exit_code == 0, result.output
-    assert "input 3x36x36" in result.output and "done:" in result.output

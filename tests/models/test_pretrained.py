@@ -1,13 +1,21 @@
-"""Pretrained weights: files of every kind load, the first conv adapts to the channels, mistakes get one-line errors."""
+"""Pretrained weights: files of every kind load, torchvision's download (from 127.0.0.1) is hash-checked and cached,
+the first conv adapts to the channels, mistakes get one-line errors."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from torchvision.models import ResNet18_Weights
 
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
-from cnnlab.models.pretrained import adapt_conv_weight, apply_pretrained, load_weights, torchvision_weights
+from cnnlab.models.pretrained import (
+    adapt_conv_weight,
+    apply_pretrained,
+    load_weights,
+    torchvision_weights,
+    weights_preprocessing,
+)
 
 
 def test_imagenet_is_the_default_weights_and_names_are_members():
@@ -130,3 +138,38 @@ def test_backbone_weights_without_a_head_load_with_a_new_head():
     assert torch.equal(model.hidden[1].weight, source.hidden[1].weight) and model.classifier.out_features == 3
     with pytest.raises(CnnlabError, match=r"2 missing \(classifier.weight, classifier.bias\)"):
         load_weights(create_model("simplecnn", num_classes=3), state, "backbone.pth", reset_head=False)
+
+
+def test_imagenet_weights_download_hash_check_cache_and_load(served, weights_file):
+    model = create_model("resnet18", num_classes=4)
+    apply_pretrained(model, "resnet18", "imagenet")
+    expected = torch.load(weights_file, weights_only=True)
+    assert torch.equal(model.conv1.weight, expected["conv1.weight"])
+    assert torch.equal(model.layer3[1].bn2.running_var, expected["layer3.1.bn2.running_var"])
+    assert model.fc.weight.shape == (4, 512)  # the 1000-class ImageNet head replaced
+    assert (served / "hub" / "checkpoints" / weights_file.name).is_file()  # torchvision's cache under TORCH_HOME
+
+
+def test_a_corrupted_download_fails_torchvisions_hash_check(served, weights_file, monkeypatch):
+    bad = weights_file.with_name("resnet18-00000000.pth")
+    bad.write_bytes(weights_file.read_bytes())
+    monkeypatch.setattr(ResNet18_Weights.IMAGENET1K_V1.value, "url",
+                        ResNet18_Weights.IMAGENET1K_V1.url.replace(weights_file.name, bad.name))
+    with pytest.raises(CnnlabError, match="invalid hash value"):
+        apply_pretrained(create_model("resnet18", num_classes=4), "resnet18", "imagenet")
+
+
+def test_no_network_is_one_line_naming_the_offline_options(served, monkeypatch):
+    monkeypatch.setattr(ResNet18_Weights.IMAGENET1K_V1.value, "url", "http://127.0.0.1:9/resnet18-f37072fd.pth")
+    with pytest.raises(CnnlabError) as err:
+        apply_pretrained(create_model("resnet18", num_classes=4), "resnet18", "imagenet")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("cannot download http://127.0.0.1:9/resnet18-f37072fd.pth")
+    assert f"copy resnet18-f37072fd.pth to {served / 'hub' / 'checkpoints' / 'resnet18-f37072fd.pth'}" in message
+    assert "`pretrained` /path/to/resnet18-f37072fd.pth" in message
+
+
+def test_weights_preprocessing_is_torchvisions():
+    prep = weights_preprocessing("resnet18", "imagenet")
+    assert prep.size == 224 and prep.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert prep.for_channels(1).mean == pytest.approx((0.449,))

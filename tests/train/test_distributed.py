@@ -2,8 +2,6 @@
 from rank 0 only, a single-process resume of its checkpoint, and a failed or hung rank ending the whole job."""
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,10 +10,10 @@ import torch.distributed as dist
 
 from cnnlab.errors import CnnlabError
 from cnnlab.run.directory import RunDir
+from cnnlab.settings import resolve
 from cnnlab.train import distributed
 from cnnlab.train import trainer as trainer_module
 from cnnlab.train.distributed import ShardedLoader, World, launch
-from cnnlab.settings import resolve
 from cnnlab.train.fit import fit
 
 
@@ -80,16 +78,6 @@ def hang_on_rank_1(timeout):
         dist.all_reduce(torch.ones(1))
 
 
-@pytest.fixture
-def tiny_folder(tmp_path):
-    """24 train and 12 validation 16x16 images of three colours."""
-    from conftest import write_colour_images
-
-    write_colour_images(tmp_path / "data" / "train", per_class=8, seed=1, size=16)
-    write_colour_images(tmp_path / "data" / "test", per_class=4, seed=2, size=16)
-    return tmp_path / "data"
-
-
 def test_two_gloo_processes_train_exactly_like_one_and_resume_in_one(tiny_folder, tmp_path):
     # LeNet-5 has neither BatchNorm nor dropout, so one process with the global batch is the exact reference;
     # batch 7 over 24 images leaves uneven slices (4+3, then 2+1) and exercises the loss weights
@@ -123,18 +111,6 @@ def test_two_gloo_processes_train_exactly_like_one_and_resume_in_one(tiny_folder
     second = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][1]
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert second[key] == pytest.approx(one_rows[1][key], rel=1e-4)
-
-
-def test_torchrun_runs_the_cli_module_with_one_voice(tiny_folder, tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "cnnlab", "train",
-               "--data", str(tiny_folder), "--model", "lenet5", "--epochs", "1", "--batch-size", "8",
-               "--out", str(tmp_path / "runs"), "--name", "tr"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [str(tmp_path / "runs" / "tr")]  # only rank 0 prints
-    assert "global batch 8 = 2 x 4 per process; lr 0.001 as given" in done.stderr
-    assert done.stderr.count("done:") == 1 and done.stderr.count("epoch   1/1") == 1
-    assert len((tmp_path / "runs" / "tr" / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 def test_a_failing_rank_ends_the_job_with_its_message():
@@ -172,9 +148,3 @@ def test_settings_that_cannot_work_are_refused():
         distributed.wrap_model(torch.nn.Linear(2, 2), World(size=2), torch.device("cpu"), sync_bn=True)
     with pytest.raises(CnnlabError, match="`devices` must be at least 1"):
         resolve(devices=0)
-
-
-def test_cli_refuses_devices_under_torchrun(cli, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    code, _, err = cli("train", "--devices", "2", "--epochs", "1")
-    assert code == 2 and "do not combine it with torchrun" in err

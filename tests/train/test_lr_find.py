@@ -4,12 +4,10 @@ import json
 import math
 
 import pytest
-from typer.testing import CliRunner
 
-from cnnlab.cli.app import app
 from cnnlab.errors import CnnlabError
-from cnnlab.train.lr_find import Smoother, find_lr, suggestions
 from cnnlab.settings import resolve
+from cnnlab.train.lr_find import Smoother, find_lr, suggestions
 
 
 def smooth(losses: list[float], beta: float) -> list[float]:
@@ -51,10 +49,3 @@ def test_bad_sweeps_are_refused(colour_folder, tmp_path, start, end, steps):
     config = resolve(data=str(colour_folder), out=str(tmp_path))
     with pytest.raises(CnnlabError, match="`st"):
         find_lr(config, start=start, end=end, steps=steps)
-
-
-def test_cli_prints_the_suggestion_and_the_next_command(colour_folder, tmp_path):
-    result = CliRunner().invoke(app, ["lr-find", "--data", str(colour_folder), "--out", str(tmp_path),
-                                      "--batch-size", "16", "--steps", "20", "--start", "1e-5", "--end", "1"])
-    assert result.exit_code == 0, result.output
-    assert "suggested lr:" in result.output and "next: cnnlab train --lr" in result.output

@@ -129,43 +129,6 @@ def test_lesson_recipe_is_the_course_recipe():
     )
 
 
-def test_cli_trains_on_a_folder_of_odd_and_broken_files_and_names_each_skipped_one(colour_folder, tmp_path):
-    import io
-
-    import numpy as np
-    from PIL import Image
-    from typer.testing import CliRunner
-
-    from cnnlab.cli.app import app
-
-    def save(image: Image.Image, path, fmt: str, **options) -> None:
-        buffer = io.BytesIO()
-        image.save(buffer, fmt, **options)
-        path.write_bytes(buffer.getvalue())
-
-    red = colour_folder / "train" / "red"
-    save(Image.new("CMYK", (32, 32), (0, 220, 220, 30)), red / "cmyk.jpg", "JPEG")
-    save(Image.new("LA", (32, 32), (90, 200)), red / "grey-alpha.png", "PNG")
-    save(Image.fromarray(np.full((32, 32), 40000, np.uint16)), red / "sixteen-bit.png", "PNG")
-    palette = Image.new("P", (48, 20))
-    palette.putpalette([220, 40, 40] * 256)
-    save(palette, red / "palette-wide.gif", "GIF")
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotated: stored 20x32, shown 32x20
-    save(Image.new("RGB", (20, 32), (220, 40, 40)), red / "rotated.jpg", "JPEG", exif=exif)
-    broken = {"empty.png": b"", "notes.txt": b"not an image", "fake.jpg": b"plain text in a .jpg",
-              "truncated.png": (red / "000.png").read_bytes()[:60]}
-    for name, data in broken.items():
-        (red / name).write_bytes(data)
-    result = CliRunner().invoke(app, ["train", "--data", str(colour_folder), "--epochs", "1", "--batch-size", "32",
-                                      "--image-size", "32", "--out", str(tmp_path / "runs")])
-    assert result.exit_code == 0, result.output
-    assert "done:" in result.output and "125 train" in result.output  # 120 colour images + 5 odd ones
-    assert f"skipped {len(broken)} unusable files" in result.output
-    for name in broken:
-        assert name in result.output
-
-
 def fit_seeing_batches(config) -> tuple[Path, list[torch.Tensor]]:
     """Train, keeping a copy of every batch the training steps receive; (run directory, batches)."""
     seen = []

@@ -1,10 +1,7 @@
-"""`cnnlab augment preview`: one labelled PNG grid of the course's augmentations and the policies, fixed by the seed."""
-
-from pathlib import Path
+"""The augmentation preview's columns: the original, the course's augmentations and the policies, fixed by the seed."""
 
 import pytest
 import torch
-from PIL import Image
 
 from cnnlab.viz.augment_preview import PREVIEW_POLICIES, preview_columns
 
@@ -33,22 +30,3 @@ def test_same_seed_same_columns_other_seed_other_columns():
 def test_unknown_policy_is_refused():
     with pytest.raises(Exception, match="unknown policy 'mixupp'"):
         preview_columns(IMAGES, ["mixupp"])
-
-
-def test_cli_writes_the_same_png_for_the_same_seed(cli, colour_folder, tmp_path):
-    paths = [tmp_path / f"{name}.png" for name in ("a", "b", "c")]
-    for path, seed in zip(paths, (1, 1, 2)):
-        code, out, _ = cli("augment", "preview", "--data", str(colour_folder), "--count", "3", "--seed", str(seed),
-                           "--out", str(path))
-        assert code in (0, None) and out.strip() == str(path)
-    assert paths[0].read_bytes() == paths[1].read_bytes() != paths[2].read_bytes()
-    width, height = Image.open(paths[0]).size
-    assert width > 3 * height  # 13 columns of 3 rows
-
-
-def test_cli_takes_image_files_and_names_a_missing_one(cli, colour_folder, tmp_path):
-    image = next((colour_folder / "train" / "red").iterdir())
-    code, out, _ = cli("augment", "preview", str(image), "--policy", "augmix", "--out", str(tmp_path / "one.png"))
-    assert code in (0, None) and Path(out.strip()).is_file()
-    code, _, err = cli("augment", "preview", str(tmp_path / "nope.jpg"), "--out", str(tmp_path / "x.png"))
-    assert code == 2 and "nope.jpg" in err

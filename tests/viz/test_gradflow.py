@@ -1,6 +1,4 @@
-"""`cnnlab viz gradflow`: the gradient norm per layer, for models at initialisation and runs at init and trained."""
-
-import json
+"""Gradient flow: the gradient norm per layer, for models at initialisation and runs at init and trained."""
 
 import torch
 from torch import nn
@@ -23,13 +21,3 @@ def test_shortcuts_keep_the_spread_of_the_deep_gradients_small():
     assert len(plain.norms) == len(residual.norms) == 56
     spread = lambda flow: max(flow.norms) / min(flow.norms)  # noqa: E731
     assert spread(plain) > 20 * spread(residual)  # measured on 64 images: 6,000 against 46
-
-
-def test_a_run_gives_two_curves_and_the_cli_writes_a_png(cli, trained_run, tmp_path):
-    run_dir, _ = trained_run
-    out = tmp_path / "flow.png"
-    code, stdout, _ = cli("viz", "gradflow", str(run_dir), "resnet8", "--batch", "16", "--out", str(out), "--json")
-    assert code in (0, None) and out.read_bytes().startswith(b"\x89PNG")
-    curves = json.loads(stdout)["curves"]
-    assert [c["label"] for c in curves] == ["colours at init", "colours trained", "resnet8 at init"]
-    assert curves[0]["layers"] == curves[1]["layers"] and curves[0]["norms"] != curves[1]["norms"]

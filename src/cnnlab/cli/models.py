@@ -29,7 +29,8 @@ TIMM_NOTE = "plus timm/<name> for any timm model (pip install 'cnnlab[timm]')"
 
 def models(
     json_output: bool = typer.Option(False, "--json", help="Print a plain JSON list instead of a table."),
-    family: str | None = typer.Option(None, "--family", help="Only this family (simplecnn, convnet, lenet, vgg, resnet, cifar-plain, cifar-resnet)."),
+    family: str | None = typer.Option(
+        None, "--family", help="Only this family (the table's family column; an unknown one lists them all)."),
 ) -> None:
     """List the model zoo: name, family, parameters (default classes and channels), default input, paper and year.
 

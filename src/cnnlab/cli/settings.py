@@ -8,13 +8,15 @@ from typing import Any, Optional
 
 import typer
 
+from cnnlab.cli.console import flag
+from cnnlab.errors import spell
 from cnnlab.settings import SECTIONS
 from cnnlab.settings.field import declared, value_type
 
 
 def help_text(help: str, rule: Any, default: Any) -> str:
     """A setting's help with what it allows and its default."""
-    allowed = rule.describe()
+    help, allowed = spell(help, flag), rule.describe()
     shown = {True: "on", False: "off"}.get(default, default) if isinstance(default, bool) else default
     parts = [help, f"Allowed: {allowed}." if allowed else "", "" if default is None else f"Default: {shown}."]
     return " ".join(part for part in parts if part)

@@ -18,7 +18,7 @@ from cnnlab.models.layers import first_conv
 from cnnlab.models.registry import TIMM_PREFIX, model_info
 from cnnlab.models.spec import parse_spec
 
-HUB_NAMES = ("imagenet", "timm")  # `pretrained` imagenet` on a zoo model, `timm` (or imagenet) on timm/<name>
+HUB_NAMES = ("imagenet", "timm")  # `pretrained` imagenet on a zoo model, `timm` (or imagenet) on timm/<name>
 SHOWN_KEYS = 4  # key names quoted in a mismatch error
 
 
@@ -101,7 +101,7 @@ def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
 
 
 def resolve_state(model_name: str, source: str) -> dict[str, torch.Tensor]:
-    """The state dict `pretrained` SOURCE` names for a zoo model (timm's hub is handled by `load_timm_pretrained`)."""
+    """The state dict that `pretrained` SOURCE names for a zoo model (timm's hub is handled by `load_timm_pretrained`)."""
     if is_local(source):
         return read_weights_file(Path(source).expanduser())
     return download_state(torchvision_weights(model_name, source))
@@ -186,7 +186,7 @@ def load_timm_pretrained(model: nn.Module, source: str) -> None:
 
 
 def apply_pretrained(model: nn.Module, model_name: str, source: str, reset_head: bool = True) -> None:
-    """Load `pretrained` SOURCE` into a freshly built model whose head already has the data's class count."""
+    """Load the weights of `pretrained` SOURCE into a freshly built model whose head already has the data's class count."""
     if model_name.startswith(TIMM_PREFIX) and not is_local(source):
         load_timm_pretrained(model, source)
         return

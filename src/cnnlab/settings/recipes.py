@@ -1,10 +1,7 @@
-"""Named recipes (`recipe=NAME`, `recipe` NAME`): Settings values with a description; explicit settings override
-them."""
+"""Named recipes (the `recipe` setting): the settings each chooses, by flat name, and a line on what it is.
+`recipe(NAME)` (sections.py) makes one a Settings value; settings chosen beside it override its own."""
 
 from dataclasses import dataclass
-
-from cnnlab.errors import SettingError
-from cnnlab.settings.sections import Settings
 
 
 @dataclass(frozen=True)
@@ -19,11 +16,6 @@ class Recipe:
     def of(cls, name: str, description: str, **values: object) -> "Recipe":
         """A recipe from flat settings."""
         return cls(name, description, values)
-
-    @property
-    def settings(self) -> Settings:
-        """The recipe as Settings (made on use: checking them looks the recipe up here)."""
-        return Settings().changed(**self.values, recipe=self.name)
 
 
 FAST85 = {
@@ -54,17 +46,3 @@ RECIPES: dict[str, Recipe] = {
         "on the JPEG CIFAR-10 copy", **{**FAST85, "epochs": 8, "warmup_epochs": 1.84, "muon_momentum": 0.85}),
 }
 
-
-def recipe(name: str) -> Settings:
-    """The settings of a recipe, or an error listing the recipes."""
-    if name not in RECIPES:
-        raise SettingError("recipe", f"{name!r} is not one of: {', '.join(RECIPES)}")
-    return RECIPES[name].settings
-
-
-def resolve(**given: object) -> Settings:
-    """The settings of the given `recipe` (or the defaults) with the other given ones on top; a given None means
-    "not given". A chosen setting that the others would ignore is refused."""
-    settings = Settings.of(**{k: v for k, v in given.items() if v is not None})
-    settings.check_relevance()
-    return settings

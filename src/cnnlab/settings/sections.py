@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from cnnlab.errors import SettingError
 from cnnlab.settings.field import check_field, check_section, declared, setting
+from cnnlab.settings.recipes import RECIPES
 
 
 def check_freeze(value: str) -> None:
@@ -22,8 +23,6 @@ def check_freeze(value: str) -> None:
 
 def check_recipe(value: str) -> None:
     """A recipe's name."""
-    from cnnlab.settings.recipes import RECIPES
-
     if value not in RECIPES:
         raise SettingError("recipe", f"{value!r} is not one of: {', '.join(RECIPES)}")
 
@@ -68,9 +67,9 @@ class ModelSettings(Section):
     freeze: str = setting("none", "Freeze none, backbone (all but the head) or the first N stages.",
                           check=check_freeze)
     fine_tune: int = setting(
-        0, "Train only the head for this many epochs, then unfreeze (to freeze) at lower backbone rates.", min=0)
+        0, "Train only the head for this many epochs, then unfreeze (to `freeze`) at lower backbone rates.", min=0)
     lr_mult_backbone: float | None = setting(
-        None, "Backbone learning rate = lr x this (default 0.1 with fine_tune, else 1).", min=0)
+        None, "Backbone learning rate = `lr` x this (default 0.1 with `fine_tune`, else 1).", min=0)
     keep_head: bool = setting(False, "Keep the pretrained head (same classes) instead of a new one.")
     preprocess: str = setting("data", "Input size and mean/std from the data or from the pretrained weights.",
                               choices=("data", "weights"))
@@ -90,10 +89,10 @@ class OptimSettings(Section):
     momentum: float = setting(0.9, "Momentum (SGD, Muon's other parameters; Adam's beta1).", min=0, below=1)
     nesterov: bool = setting(False, "Nesterov momentum (SGD).")
     weight_decay: float = setting(1e-4, "Weight decay (not on norms and biases).", min=0, max=1)
-    muon_lr: float = setting(0.24, "Muon: learning rate of the conv filters (the rest use lr).", above=0, max=100)
+    muon_lr: float = setting(0.24, "Muon: learning rate of the conv filters (the rest use `lr`).", above=0, max=100)
     muon_momentum: float = setting(0.6, "Muon: momentum of the conv filters.", min=0, below=1)
     muon_normalize: bool = setting(False, "Muon: keep each filter bank's norm fixed (the root of its output channels).")
-    bias_lr_mult: float = setting(1.0, "Biases and norm shifts learn at lr x this.", above=0, max=1e4)
+    bias_lr_mult: float = setting(1.0, "Biases and norm shifts learn at `lr` x this.", above=0, max=1e4)
     schedule: str = setting("cosine", "Learning-rate schedule.", choices=("cosine", "onecycle", "step", "constant"))
     warmup_epochs: float = setting(0.0, "Linear warmup, in epochs.", min=0)
     step_size: int = setting(30, "Schedule step: epochs between decays.", min=1)
@@ -125,9 +124,9 @@ class AugmentSettings(Section):
     mixup: float = setting(0.0, "MixUp with this Beta alpha, e.g. 0.2 (0: off).", min=0, max=100)
     cutmix: float = setting(0.0, "CutMix with this Beta alpha, e.g. 1.0 (0: off).", min=0, max=100)
     progressive_size: int = setting(
-        0, "Progressive resizing: the first progressive_epochs train on images resized to this side (0: off).",
+        0, "Progressive resizing: the first `progressive_epochs` train on images resized to this side (0: off).",
         min=0, max=4096)
-    progressive_epochs: int = setting(0, "Epochs at progressive_size before the full size.", min=0)
+    progressive_epochs: int = setting(0, "Epochs at `progressive_size` before the full size.", min=0)
 
 
 @dataclass(frozen=True)
@@ -203,8 +202,6 @@ class Settings:
         """A copy with some settings changed, by flat name; each checked by its declaration. A new `recipe` is a new
         base: its settings, with the ones chosen here (and given now) on top."""
         if "recipe" in values and values["recipe"] != self.run.recipe:
-            from cnnlab.settings.recipes import recipe
-
             base = recipe(values["recipe"]) if values["recipe"] else Settings()
             chosen = {k: v for k, v in self.flat().items() if k in self.explicit()}
             return base.replace(**{**chosen, **{k: v for k, v in values.items() if k != "recipe"}})
@@ -244,8 +241,6 @@ class Settings:
 
     def base(self) -> "Settings":
         """What these settings were made from: their recipe's settings, or the defaults."""
-        from cnnlab.settings.recipes import recipe
-
         return recipe(self.run.recipe) if self.run.recipe else Settings()
 
     def explicit(self) -> set[str]:
@@ -266,6 +261,20 @@ class Settings:
                 raise SettingError(name, f"applies to `{other}` {wanted} only (it is {actual})")
         if augment.alternate_flip and augment.flip:
             raise SettingError("flip", "and `alternate_flip` both mirror images: choose one")
+
+
+def recipe(name: str) -> Settings:
+    """The settings of a recipe, or an error listing the recipes."""
+    check_recipe(name)
+    return Settings().changed(**RECIPES[name].values, recipe=name)
+
+
+def resolve(**given: object) -> Settings:
+    """The settings of the given `recipe` (or the defaults) with the other given ones on top; a given None means
+    "not given". A chosen setting that the others would ignore is refused."""
+    settings = Settings.of(**{k: v for k, v in given.items() if v is not None})
+    settings.check_relevance()
+    return settings
 
 
 def annotation_of(name: str) -> tuple[Any, Any]:

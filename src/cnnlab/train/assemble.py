@@ -65,6 +65,20 @@ class Parts:
         full = self.settings.optim.epochs * self.steps_per_epoch
         return min(full, self.settings.optim.max_steps or full)
 
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """Every random-number generator a run draws from (torch's, the loader's, the GPU's), for a checkpoint."""
+        state = {"torch": torch.get_rng_state(), **{f"loader_{k}": v for k, v in self.train_loader.rng_state().items()}}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Put back what rng_state returned."""
+        torch.set_rng_state(state["torch"])
+        self.train_loader.set_rng_state({k.removeprefix("loader_"): v for k, v in state.items() if k.startswith("loader_")})
+        if "cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
     def phase_start(self, epoch: int) -> bool:
         """Whether a new phase of training (fresh optimizer and schedule) starts at `epoch` (0-based)."""
         return epoch == 0 or epoch == self.settings.model.fine_tune

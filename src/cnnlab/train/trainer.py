@@ -121,10 +121,8 @@ class Trainer:
     def save(self, row: dict, improved: bool) -> None:
         """Write last (everything to resume) and, when the accuracy improved, best (the evaluated weights)."""
         parts = self.parts
-        rng = {"torch": torch.get_rng_state(), **{f"loader_{k}": v for k, v in parts.train_loader.rng_state().items()}}
-        if parts.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(parts.device)
-        sections = {"model": parts.model.state_dict(), "rng": rng, **({"ema": parts.ema.state_dict()} if parts.ema else {})}
+        sections = {"model": parts.model.state_dict(), "rng": parts.rng_state(),
+                    **({"ema": parts.ema.state_dict()} if parts.ema else {})}
         described = {"epoch": self.epoch, "metrics": row, "model": parts.record.to_dict(),
                      "settings": self.settings.to_dict()}
         meta = {**described, "step": self.step, "best_accuracy": self.best_accuracy, "bad_epochs": self.bad_epochs,
@@ -146,10 +144,7 @@ class Trainer:
         parts.scaler.load_state_dict(meta["scaler"])
         if parts.ema is not None:
             parts.ema.load_state_dict(sections["ema"])
-        torch.set_rng_state(sections["rng"]["torch"])
-        parts.train_loader.set_rng_state({k[7:]: v for k, v in sections["rng"].items() if k.startswith("loader_")})
-        if "cuda" in sections["rng"] and parts.device.type == "cuda":
-            torch.cuda.set_rng_state(sections["rng"]["cuda"], parts.device)
+        parts.set_rng_state(sections["rng"])
         self.epoch, self.best_accuracy, self.bad_epochs = meta["epoch"], meta["best_accuracy"], meta["bad_epochs"]
         self.step = meta.get("step", self.epoch * parts.steps_per_epoch)
 

@@ -1,7 +1,7 @@
 """A preview of data augmentation (course section 9): the original images and each augmentation in one PNG grid.
 
 The course's six (flip, rotation, crop, colour jitter, cutout, random erasing) are cnnlab's own batch ops, set so
-that their effect shows; the policies are torchvision's transforms v2, as `cnnlab train `policy`/`mixup`/`cutmix`
+that their effect shows; the policies are torchvision's transforms v2, as training with the `policy`, `mixup` and `cutmix` settings
 runs them. Every column draws from one generator seeded by `seed`, so the same seed gives the same picture.
 """
 

@@ -1,6 +1,5 @@
-"""`cnnlab summary --dense-equivalent`: per conv layer, the weights of a dense layer of the same input/output sizes."""
-
-import json
+"""dense_report (what `cnnlab summary --dense-equivalent` shows): per conv layer, the weights of a dense layer
+of the same input/output sizes."""
 
 import pytest
 
@@ -36,14 +35,3 @@ def test_residual_shortcuts_are_counted_on_their_own_input():
 def test_a_model_that_does_not_fit_the_input_is_a_one_line_error():
     with pytest.raises(CnnlabError, match="does not fit"):
         dense_report("lenet5", (1, 4, 4))
-
-
-def test_cli_table_and_json(cli):
-    code, out, _ = cli("summary", "vgg16", "--dense-equivalent")
-    assert code in (0, None)
-    assert "150,528 values" in out and "150,528,000 weights" in out and "27 (+1 bias)" in out
-    assert "483,385,147,392" in out  # features.0: 150,528 inputs x 3,211,264 outputs
-    code, out, _ = cli("summary", "convnet:widths=8-16-32", "--dense-equivalent", "--json")
-    data = json.loads(out)
-    assert [layer["output_shape"] for layer in data["layers"]][:2] == [[8, 32, 32], [8, 32, 32]]
-    assert data["totals"]["dense_weights"] == sum(layer["dense_weights"] for layer in data["layers"])

@@ -1,13 +1,15 @@
-"""conv2d by all three methods against torch.nn.functional.conv2d, the course's worked example, and its errors."""
+"""conv2d by all three methods against torch.nn.functional.conv2d, the course's worked example, its errors,
+and conv2d_backward against torch autograd."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnnlab.errors import CnnlabError
-from cnnlab.ops.conv import METHODS, conv2d
+from cnnlab.ops.conv import METHODS, conv2d, conv2d_backward
 
 from ops_cases import conv_cases
 
@@ -83,3 +85,31 @@ def test_impossible_convolutions_raise_one_line_errors(kwargs: dict, fragment: s
         conv2d(**kwargs)
     message = str(info.value)
     assert fragment in message and "\n" not in message
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.")
+@settings(max_examples=120, deadline=None)
+@given(case=conv_cases(), seed=st.integers(0, 2**32 - 1))
+def test_backward_matches_torch_autograd(case: dict, seed: int):
+    geometry = {k: case[k] for k in ("stride", "padding", "dilation", "groups")}
+    grad_out = np.random.default_rng(seed).normal(size=conv2d(case["x"], case["w"], **geometry).shape)
+    x = torch.from_numpy(case["x"]).requires_grad_()
+    w = torch.from_numpy(case["w"]).requires_grad_()
+    b = torch.zeros(case["w"].shape[0], dtype=torch.float64, requires_grad=True)
+    F.conv2d(x, w, b, **geometry).backward(torch.from_numpy(grad_out))
+    grad_x, grad_w, grad_b = conv2d_backward(grad_out, case["x"], case["w"], **geometry)
+    np.testing.assert_allclose(grad_x, x.grad.numpy(), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(grad_w, w.grad.numpy(), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(grad_b, b.grad.numpy(), rtol=TOL, atol=TOL)
+
+
+def test_backward_of_a_single_matrix_keeps_its_shapes():
+    rng = np.random.default_rng(1)
+    x, w = rng.normal(size=(6, 5)), rng.normal(size=(3, 2))
+    grad_out = rng.normal(size=(4, 4))
+    grad_x, grad_w, grad_b = conv2d_backward(grad_out, x, w)
+    xt, wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    F.conv2d(xt[None, None], wt[None, None]).backward(torch.from_numpy(grad_out)[None, None])
+    np.testing.assert_allclose(grad_x, xt.grad.numpy(), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(grad_w, wt.grad.numpy(), rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(grad_b, [grad_out.sum()], rtol=TOL, atol=TOL)

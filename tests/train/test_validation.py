@@ -1,29 +1,10 @@
-"""Test-time augmentation: the views, their weights, and the averaged logits."""
+"""Training's evaluation with test-time augmentation: predict_logits averages the views' logits by weight."""
 
-import pytest
 import torch
 from torch import nn
 
-from cnnlab.data.tta import shifted, tta_views
-from cnnlab.settings import Settings
+from cnnlab.data.tta import shifted
 from cnnlab.train.validation import predict_logits
-
-
-def test_shift_moves_the_content_by_one_pixel_and_mirrors_the_border():
-    x = torch.arange(16.0).view(1, 1, 4, 4)
-    down_right = shifted(x, 1, 1)
-    assert torch.equal(down_right[0, 0, 1:, 1:], x[0, 0, :3, :3])
-    assert torch.equal(down_right[0, 0, 0, 1:], x[0, 0, 1, :3])  # the new top row mirrors row 1
-    up_left = shifted(x, -1, -1)
-    assert torch.equal(up_left[0, 0, :3, :3], x[0, 0, 1:, 1:])
-
-
-@pytest.mark.parametrize("tta, count", [("none", 1), ("flip", 2), ("shift", 6)])
-def test_views_weigh_one_in_all(tta, count):
-    views = tta_views(torch.rand(2, 3, 8, 8), tta)
-    assert len(views) == count
-    assert sum(weight for weight, _ in views) == pytest.approx(1.0)
-    assert all(view.shape == (2, 3, 8, 8) for _, view in views)
 
 
 def test_flip_tta_averages_image_and_mirror():
@@ -44,8 +25,3 @@ def test_shift_tta_is_the_weighted_mean_of_six_views():
     views = [x, x.flip(3), shifted(x, -1, -1), shifted(x, 1, 1), shifted(x.flip(3), -1, -1), shifted(x.flip(3), 1, 1)]
     expected = sum(w * model(v) for w, v in zip([0.25, 0.25, 0.125, 0.125, 0.125, 0.125], views))
     assert torch.allclose(logits, expected, atol=1e-6)
-
-
-def test_old_boolean_tta_settings_still_load():
-    assert Settings.from_dict({"tta": True}).run.tta == "flip"
-    assert Settings.from_dict({"tta": False}).run.tta == "none"

@@ -1,4 +1,5 @@
-"""`cnnlab summary` as a user runs it: the table, --json, --input/--num-classes, and one-line errors."""
+"""`cnnlab summary` as a user runs it: the table, --json, --input/--num-classes, --dense-equivalent, a run's
+frozen stages, and one-line errors."""
 
 import json
 import subprocess
@@ -8,6 +9,9 @@ from typer.testing import CliRunner
 
 from cnnlab.cli.app import app
 from cnnlab.errors import CnnlabError
+from cnnlab.train.fit import fit
+
+from conftest import two_colour_folder
 
 runner = CliRunner()
 
@@ -62,3 +66,29 @@ def test_unknown_model_and_bad_shape_are_user_errors():
 def test_help_shows_an_example():
     result = runner.invoke(app, ["summary", "--help"])
     assert result.exit_code == 0 and "cnnlab summary resnet50 --input 3x224x224 --json" in result.output
+
+
+def test_cli_table_and_json(cli):
+    code, out, _ = cli("summary", "vgg16", "--dense-equivalent")
+    assert code in (0, None)
+    assert "150,528 values" in out and "150,528,000 weights" in out and "27 (+1 bias)" in out
+    assert "483,385,147,392" in out  # features.0: 150,528 inputs x 3,211,264 outputs
+    code, out, _ = cli("summary", "convnet:widths=8-16-32", "--dense-equivalent", "--json")
+    data = json.loads(out)
+    assert [layer["output_shape"] for layer in data["layers"]][:2] == [[8, 32, 32], [8, 32, 32]]
+    assert data["totals"]["dense_weights"] == sum(layer["dense_weights"] for layer in data["layers"])
+
+
+def test_summary_of_a_run_shows_what_is_frozen(trained_run, tmp_path, cli):
+    source_dir, _ = trained_run
+    target = two_colour_folder(tmp_path / "target")
+    result = fit(data=str(target), pretrained=str(source_dir), freeze="backbone", epochs=1, batch_size=8,
+                 out=str(tmp_path / "runs"), name="frozen")
+    code, out, _ = cli("summary", str(result.run_dir), "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["totals"]["trainable_params"] == 2048 * 256 + 256 + 256 * 2 + 2
+    assert [row["trainable"] for row in summary["stages"]] == [0, 0, 0, 2048 * 256 + 256 + 256 * 2 + 2]
+    assert next(r for r in summary["layers"] if r["name"] == "features.2.0.conv")["trainable"] == 0
+    code, out, _ = cli("summary", str(result.run_dir))
+    assert code == 0 and "frozen" in out and "Stages" in out

@@ -4,10 +4,6 @@ import base64
 import http.client
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -148,32 +144,6 @@ def test_serving_the_onnx_export(served_onnx, trained_run):
     assert response.json()["predictions"][0]["top"][0]["class"] == "blue"
     refused = httpx.post(f"{served_onnx}/predict", files={"file": ("b.png", image)}, params={"gradcam": "true"})
     assert refused.status_code == 400 and "Grad-CAM needs the run" in refused.json()["error"]
-
-
-def test_cli_serve_binds_loopback_by_default(trained_run, tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = open(tmp_path / "serve.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "cnnlab", "serve", str(trained_run[0]), "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.3)
-        image = (trained_run[1] / "data" / "test" / "red" / "001.png").read_bytes()
-        answer = httpx.post(f"http://127.0.0.1:{port}/predict", files={"file": ("r.png", image)}).json()
-        assert answer["predictions"][0]["top"][0]["class"] == "red"
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
-    assert f"Uvicorn running on http://127.0.0.1:{port}" in (tmp_path / "serve.log").read_text()
 
 
 def test_worker_processes_build_the_same_app_from_the_environment(trained_run, monkeypatch):

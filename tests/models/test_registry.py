@@ -1,4 +1,4 @@
-"""The registry: spec strings, variant checking, error messages, listing, and each model's default_cfg."""
+"""The registry: specs and keywords, variant checking, error messages, listing, and each model's default_cfg."""
 
 import subprocess
 import sys
@@ -6,53 +6,16 @@ import sys
 import pytest
 import torch
 import torchvision
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import cnnlab
 from cnnlab.errors import CnnlabError
-from cnnlab.models import create_model, format_spec, list_models, model_info, parse_spec, register_model
-from cnnlab.models.spec import parse_value
+from cnnlab.models import create_model, list_models, model_info, register_model
 
 
 def meta_model(spec: str, **kwargs) -> torch.nn.Module:
     """Build a model on the meta device: its structure without memory or init cost."""
     with torch.device("meta"):
         return create_model(spec, **kwargs)
-
-
-@pytest.mark.parametrize(
-    "text, value", [("5", 5), ("-2", -2), ("0.5", 0.5), ("true", True), ("False", False), ("strided", "strided")]
-)
-def test_parse_value_types(text, value):
-    parsed = parse_value(text)
-    assert parsed == value and type(parsed) is type(value)
-
-
-def test_parse_spec_splits_name_and_variant():
-    assert parse_spec(" simplecnn:pooling=strided, kernel_size=5,se=true ") == (
-        "simplecnn",
-        {"pooling": "strided", "kernel_size": 5, "se": True},
-    )
-    assert parse_spec("resnet18") == ("resnet18", {})
-    assert parse_spec("timm/resnet50:drop_rate=0.1") == ("timm/resnet50", {"drop_rate": 0.1})
-
-
-NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
-WORDS = NAMES.filter(lambda word: not isinstance(parse_value(word), (bool, int, float)))
-VALUES = st.one_of(st.booleans(), st.integers(-1000, 1000), WORDS)
-
-
-@settings(max_examples=60, deadline=None)
-@given(name=NAMES, variant=st.dictionaries(NAMES, VALUES, max_size=4))
-def test_format_spec_round_trips(name, variant):
-    assert parse_spec(format_spec(name, variant)) == (name, variant)
-
-
-@pytest.mark.parametrize("spec", ["simplecnn:pooling", ":se=true", "simplecnn:=3", "simplecnn:se=true,se=false"])
-def test_malformed_specs_are_user_errors(spec):
-    with pytest.raises(CnnlabError, match="malformed model spec"):
-        create_model(spec)
 
 
 def test_spec_string_and_keywords_build_the_same_variant():

@@ -5,29 +5,16 @@ import json
 import pytest
 import torch
 
-from cnnlab.run.checkpoint import load_checkpoint
-from cnnlab.inference.loaded import load_model
-from cnnlab.run.directory import RunDir
 from cnnlab.data.pipeline import load_data
+from cnnlab.inference.loaded import load_model
+from cnnlab.run.checkpoint import load_checkpoint
+from cnnlab.run.directory import RunDir
 from cnnlab.settings import resolve
 from cnnlab.train.assemble import assemble
 from cnnlab.train.fit import fit
 from cnnlab.train.trainer import Trainer
 
-from conftest import write_colour_images
-
-
-def two_colour_folder(root):
-    """Another dataset: two of the colours under new class names, fewer images."""
-    write_colour_images(root / "train", per_class=12, seed=5)
-    write_colour_images(root / "test", per_class=4, seed=6)
-    for split in ("train", "test"):
-        (root / split / "red").rename(root / split / "warm")
-        (root / split / "blue").rename(root / split / "cool")
-        for file in (root / split / "green").iterdir():
-            file.unlink()
-        (root / split / "green").rmdir()
-    return root
+from conftest import two_colour_folder
 
 
 def model_weights(run_dir, which="last"):
@@ -93,21 +80,6 @@ def test_a_fine_tune_run_resumes_into_the_right_phase(trained_run, tmp_path, mon
         assert torch.equal(a[key], b[key]), key
 
 
-def test_summary_of_a_run_shows_what_is_frozen(trained_run, tmp_path, cli):
-    source_dir, _ = trained_run
-    target = two_colour_folder(tmp_path / "target")
-    result = fit(data=str(target), pretrained=str(source_dir), freeze="backbone", epochs=1, batch_size=8,
-                 out=str(tmp_path / "runs"), name="frozen")
-    code, out, _ = cli("summary", str(result.run_dir), "--json")
-    assert code == 0
-    summary = json.loads(out)
-    assert summary["totals"]["trainable_params"] == 2048 * 256 + 256 + 256 * 2 + 2
-    assert [row["trainable"] for row in summary["stages"]] == [0, 0, 0, 2048 * 256 + 256 + 256 * 2 + 2]
-    assert next(r for r in summary["layers"] if r["name"] == "features.2.0.conv")["trainable"] == 0
-    code, out, _ = cli("summary", str(result.run_dir))
-    assert code == 0 and "frozen" in out and "Stages" in out
-
-
 def test_preprocess_weights_takes_the_input_size_and_statistics_of_the_pretrained_run(trained_run, tmp_path):
     source_dir, _ = trained_run
     target = two_colour_folder(tmp_path / "target")
@@ -116,15 +88,3 @@ def test_preprocess_weights_takes_the_input_size_and_statistics_of_the_pretraine
     source_record = json.loads((source_dir / "config.json").read_text())["model"]
     assert list(borrowed.mean) == source_record["mean"] and list(borrowed.std) == source_record["std"]
     assert borrowed.mean != own.mean and borrowed.input_shape == (3, 32, 32)
-
-
-def test_cli_takes_the_architecture_from_the_pretrained_run(colour_folder, tmp_path, cli):
-    code, _, err = cli("train", "--data", str(colour_folder), "--model", "lenet5", "--epochs", "1", "--out",
-                       str(tmp_path), "--name", "lenet")
-    assert code == 0, err
-    target = two_colour_folder(tmp_path / "target")
-    code, _, err = cli("train", "--data", str(target), "--pretrained", str(tmp_path / "lenet"), "--fine-tune", "1",
-                       "--epochs", "2", "--out", str(tmp_path), "--name", "again")
-    assert code == 0, err
-    config = json.loads((tmp_path / "again" / "config.json").read_text())
-    assert config["model"]["architecture"] == "lenet5" and len(config["model"]["classes"]) == 2

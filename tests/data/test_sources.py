@@ -10,7 +10,6 @@ import torch
 from torchvision import datasets as tv_datasets
 from torchvision.datasets import cifar as tv_cifar
 
-from cnnlab.data import cache
 from cnnlab.data.sources import CIFAR_MEAN, load_dataset
 from cnnlab.errors import CnnlabError
 
@@ -45,19 +44,6 @@ def test_single_tree_is_split_per_class_with_a_seed(tmp_path):
     assert torch.bincount(first.val.labels).tolist() == [5, 5, 5]
     assert torch.equal(first.val.images, again.val.images)
     assert not torch.equal(first.val.images, other.val.images)
-
-
-def test_second_load_comes_from_the_cache(colour_folder, monkeypatch):
-    load_dataset(str(colour_folder))
-    monkeypatch.setattr(cache, "decode_files", lambda *a, **k: pytest.fail("decoded again despite the cache"))
-    assert len(load_dataset(str(colour_folder)).train) == 120
-
-
-def test_changed_file_content_changes_the_cache_key(colour_folder):
-    files = sorted((colour_folder / "train" / "red").glob("*.png"))
-    before = cache.content_key(files, [0] * len(files), 3, None)
-    files[0].write_bytes((colour_folder / "train" / "blue" / "000.png").read_bytes())
-    assert cache.content_key(files, [0] * len(files), 3, None) != before
 
 
 def test_bad_files_are_skipped_and_named(colour_folder):

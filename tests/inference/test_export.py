@@ -1,15 +1,14 @@
-"""`cnnlab export`: ONNX and TorchScript files that agree with PyTorch, their metadata, and predict on them."""
+"""export_model: ONNX and TorchScript files that agree with PyTorch, their metadata, and verify."""
 
 import json
 
 import pytest
 import torch
 
-from cnnlab.errors import CnnlabError
 from cnnlab.inference.export import export_model, verify
 from cnnlab.inference.exported import load_exported, metadata_path
 from cnnlab.inference.loaded import LoadedModel, load_model
-from cnnlab.inference.predict import expand_images, predict_files
+from cnnlab.inference.predict import expand_images
 
 
 @pytest.mark.parametrize("fmt, dynamic, opset", [("onnx", True, None), ("onnx", False, 17), ("torchscript", False, None)])
@@ -41,29 +40,3 @@ def test_verify_catches_a_model_that_disagrees(trained_run):
     check = verify(reference, off, images)
     assert not check.passed and check.max_abs_diff == pytest.approx(1e-3, rel=1e-3)
     assert verify(reference, reference, images).passed
-
-
-def test_cli_export_prints_the_check_and_predict_reads_the_export(trained_run, tmp_path, cli):
-    run, root = trained_run
-    out = tmp_path / "colours.onnx"
-    code, _, stderr = cli("export", str(run), "--format", "onnx", "--dynamic-batch", "--out", str(out))
-    assert code in (0, None), stderr
-    assert f"wrote {out}" in stderr and "top-1 agrees on 30/30" in stderr and out.stat().st_size > 0
-    image = root / "data" / "test" / "green" / "003.png"
-    code, stdout, _ = cli("predict", str(out), str(image), "--json")
-    exported_top = json.loads(stdout)["predictions"][0]["top"]
-    run_top = predict_files(load_model(run), [image])[0][0]["top"]
-    assert exported_top[0]["class"] == "green"
-    assert [g["class"] for g in exported_top] == [g["class"] for g in run_top]
-    assert all(abs(a["probability"] - b["probability"]) < 1e-4 for a, b in zip(exported_top, run_top))
-
-
-def test_export_mistakes_are_one_line_errors(trained_run, tmp_path, cli):
-    run, _ = trained_run
-    code, _, stderr = cli("export", str(run), "--format", "tflite")
-    assert code == 2 and "error: --format 'tflite' is not one of: onnx, torchscript" in stderr
-    code, _, stderr = cli("export", str(run), "--format", "torchscript", "--opset", "17")
-    assert code == 2 and "--opset applies to ONNX only" in stderr
-    (tmp_path / "stray.onnx").write_bytes(b"not a model")
-    with pytest.raises(CnnlabError, match="not an exported model"):
-        load_exported(tmp_path / "stray.onnx")

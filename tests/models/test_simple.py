@@ -1,4 +1,4 @@
-"""SimpleCNN and its exercise-2 variants (strided convs, kernel sizes, squeeze-and-excitation), and LeNet-5."""
+"""SimpleCNN and its exercise-2 variants (strided convs, kernel sizes, squeeze-and-excitation)."""
 
 import itertools
 
@@ -76,16 +76,6 @@ def test_se_adds_one_block_per_stage():
     assert count(model) == COURSE_PARAMS + sum(se_params(o) for _, o in CONV_CHANNELS)
 
 
-def test_squeeze_excite_scales_channels_by_its_gate():
-    se = SqueezeExcite(32)
-    x = torch.randn(2, 32, 5, 5)
-    with torch.no_grad():
-        se.expand.weight.zero_()
-        se.expand.bias.copy_(torch.linspace(-3, 3, 32))
-        expected = x * torch.sigmoid(torch.linspace(-3, 3, 32)).view(1, 32, 1, 1)
-        torch.testing.assert_close(se(x), expected)
-
-
 def test_other_input_sizes_and_channels():
     model = create_model("simplecnn", in_chans=1, num_classes=3).eval()
     assert convs(model)[0].in_channels == 1 and count(model) == COURSE_PARAMS - 2 * 32 * 9 - 7 * 257
@@ -100,20 +90,3 @@ def test_head_pooling_is_the_identity_at_32x32():
     with torch.no_grad():
         expected = model.classifier(model.hidden[1:](features.flatten(1)))
         torch.testing.assert_close(model.forward_head(features), expected)
-
-
-def test_lenet5_layout():
-    model = create_model("lenet5").eval()
-    assert count(model) == 61_706
-    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs(model)] == [(1, 6, (5, 5)), (6, 16, (5, 5))]
-    assert sum(isinstance(m, nn.AvgPool2d) for m in model.modules()) == 2
-    assert sum(isinstance(m, nn.Tanh) for m in model.modules()) == 4
-    with torch.no_grad():
-        assert model.forward_features(torch.randn(2, 1, 32, 32)).shape == (2, 16, 5, 5)
-
-
-def test_lenet5_relu_variant():
-    model = create_model("lenet5:act=relu")
-    assert sum(isinstance(m, nn.ReLU) for m in model.modules()) == 4
-    assert not any(isinstance(m, nn.Tanh) for m in model.modules())
-    assert count(model) == 61_706
