@@ -20,7 +20,7 @@ from cnnlab.analysis.tensors import tensors_in
 from cnnlab.errors import CnnlabError
 from cnnlab.inference.loaded import load_model
 from cnnlab.models import create_model
-from cnnlab.train.freeze import freeze, is_leaf, stage_report
+from cnnlab.models.freeze import freeze, is_leaf, stage_report
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Summary:
     input_shape: tuple[int, ...]
     layers: list[LayerRow]
     totals: Totals
-    stages: list[dict] | None = None  # a trained run's stages with their trainable parameters (see train.freeze)
+    stages: list[dict] | None = None  # a trained run's stages with their trainable parameters (see models.freeze)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready values."""

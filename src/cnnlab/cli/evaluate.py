@@ -60,7 +60,7 @@ def predict(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability."),
 ) -> None:
     """Top-k classes with probabilities for each image, through the run's own preprocessing."""
-    from cnnlab.inference.loaded import load_any  # torch loads only when the verb runs
+    from cnnlab.inference.exported import load_any  # torch loads only when the verb runs
     from cnnlab.inference.predict import predict_files
 
     loaded = load_any(run)

@@ -18,6 +18,6 @@ def report(
     workers: int = typer.Option(4, min=0, help="Processes that read images when the data streams from disk."),
 ) -> None:
     """Evaluate a run and write report.html: settings, model, curves, metrics, confusion, top losses, filters, Grad-CAM."""
-    from cnnlab.viz.report import write_report  # torch loads only when the verb runs
+    from cnnlab.evaluation.report import write_report  # torch loads only when the verb runs
 
     print(write_report(run, out, samples, workers))

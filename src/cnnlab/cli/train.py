@@ -48,7 +48,7 @@ def train(
     console.print(f"run: {result.run_dir}")
     console.print(f"next: cnnlab train --resume {result.run_dir}   (after an interruption)")
     if report:
-        from cnnlab.viz.report import write_report
+        from cnnlab.evaluation.report import write_report
 
         console.print(f"report: {write_report(result.run_dir)}")
     print(result.run_dir)

@@ -9,8 +9,6 @@ import torch.nn.functional as F
 
 from cnnlab.data.dataset import Dataset
 from cnnlab.data.loader import batch_source
-from cnnlab.data.sources import load_dataset
-from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.evaluation.metrics import class_report, most_confused
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.settings.sections import check_value
@@ -34,22 +32,6 @@ def logits_and_worst(
     return torch.cat(all_logits), torch.cat(all_labels), worst
 
 
-def evaluation_data(loaded: LoadedModel, data: str | None = None, data_dir: str | None = None) -> Dataset:
-    """The run's own dataset (or `data`) decoded as the model takes it; its val split is what gets evaluated."""
-    trained = loaded.settings.data if loaded.settings is not None else None
-    source = data or (trained.data if trained else None)
-    if source is None:
-        raise SettingError("data", "is needed: this checkpoint does not name its dataset")
-    own = trained is not None and data in (None, trained.data)
-    dataset = load_dataset(source, data_dir=data_dir or (trained.data_dir if own else None),
-                           val_split=trained.val_split if own else None,
-                           seed=loaded.settings.run.seed if own else 0, channels=loaded.record.in_chans,
-                           size=loaded.record.image_size, stream=trained.stream if own else None)
-    if dataset.classes != loaded.classes:
-        raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's {loaded.classes[:5]}...")
-    return dataset
-
-
 def evaluate_run(
     run: str | Path, data: str | None = None, data_dir: str | None = None, out: str | Path | None = None,
     top_losses: int = 24, workers: int = 4, tta: str = "none",
@@ -58,7 +40,7 @@ def evaluate_run(
     `tta` (none, flip, shift) averages the logits over test-time views as training's last epoch does."""
     check_value("tta", tta)
     loaded = load_model(run)
-    return evaluate_on(loaded, evaluation_data(loaded, data, data_dir), out, top_losses, workers, tta)
+    return evaluate_on(loaded, loaded.dataset(data, data_dir), out, top_losses, workers, tta)
 
 
 def evaluate_on(

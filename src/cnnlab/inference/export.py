@@ -110,12 +110,11 @@ def verification_images(loaded: LoadedModel, images: list[str | Path] | None, co
     if images:
         pixels, _, _ = loaded.decode(expand_images(images)[:count])
         return pixels
-    from cnnlab.data.loader import batch_source
-    from cnnlab.evaluation.evaluate import evaluation_data  # the data loads only when no images are named
+    from cnnlab.data.loader import batch_source  # the data loads only when no images are named
 
     if loaded.settings is None:
         raise SettingError("images", "are needed to verify the export: this checkpoint does not name its dataset")
-    dataset = evaluation_data(loaded)
+    dataset = loaded.dataset()
     return next(iter(batch_source(dataset.val, count)))[0]
 
 

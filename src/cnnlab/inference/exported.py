@@ -1,5 +1,5 @@
 """Exported models read back: an ONNX file run by ONNX Runtime, or a TorchScript file, with the model record its
-`<file>.json` holds beside it, as the same LoadedModel a run gives (so predict, evaluate and serve take either)."""
+`<file>.json` holds beside it, as the same LoadedModel a run gives; `load_any` takes either, for predict and serve."""
 
 import json
 import warnings
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.inference.loaded import LoadedModel
+from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.run.record import ModelRecord
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -68,3 +68,8 @@ def load_exported(path: str | Path) -> LoadedModel:
             warnings.filterwarnings("ignore", message=JIT_NOTICE)
             model = torch.jit.load(str(path), map_location="cpu").eval()
     return LoadedModel(model, record, meta, path, meta["format"])
+
+
+def load_any(path: str | Path) -> LoadedModel:
+    """A run directory or checkpoint (PyTorch), or an exported model file (ONNX, TorchScript)."""
+    return load_exported(path) if is_exported(path) else load_model(path)

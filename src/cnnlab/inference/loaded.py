@@ -6,9 +6,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab.data.dataset import Dataset
 from cnnlab.data.decode import decode_files
 from cnnlab.data.loader import normalize
+from cnnlab.data.sources import load_dataset
 from cnnlab.data.tta import tta_logits
+from cnnlab.errors import CnnlabError, SettingError
+from cnnlab.models import create_model
 from cnnlab.run.checkpoint import checkpoint_path, load_checkpoint, read_record, read_settings
 from cnnlab.run.record import ModelRecord
 from cnnlab.settings import Settings
@@ -40,6 +44,22 @@ class LoadedModel:
         """The settings it was trained with, when it came from a cnnlab run."""
         return read_settings(self.meta, str(self.path)) if "settings" in self.meta or "train" in self.meta else None
 
+    def dataset(self, data: str | None = None, data_dir: str | None = None) -> Dataset:
+        """The run's own dataset (or `data`) decoded as the model takes it; its val split is what gets evaluated."""
+        trained = self.settings.data if self.settings is not None else None
+        source = data or (trained.data if trained else None)
+        if source is None:
+            raise SettingError("data", "is needed: this model does not name its dataset")
+        own = trained is not None and data in (None, trained.data)
+        dataset = load_dataset(source, data_dir=data_dir or (trained.data_dir if own else None),
+                               val_split=trained.val_split if own else None,
+                               seed=self.settings.run.seed if own else 0, channels=self.record.in_chans,
+                               size=self.record.image_size, stream=trained.stream if own else None)
+        if dataset.classes != self.classes:
+            raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's "
+                              f"{self.classes[:5]}...")
+        return dataset
+
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images (N, C, H, W) → the normalised float batch the model takes."""
         return normalize(images.float(), self.record.mean, self.record.std)
@@ -56,19 +76,18 @@ class LoadedModel:
         return torch.cat(parts) if parts else torch.empty(0, self.record.num_classes)
 
 
+def build_model(record: ModelRecord) -> nn.Module:
+    """A freshly initialised model of the record's architecture, classes and input channels."""
+    return create_model(record.architecture, num_classes=record.num_classes, in_chans=record.in_chans)
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild a trained model (architecture, classes, mean/std) from a run directory or checkpoint file."""
     file = checkpoint_path(path)
     sections, _, meta = load_checkpoint(file)
     record = read_record(meta, str(file))
-    model = record.build()
+    model = build_model(record)
     model.load_state_dict(sections["model"])
     model.to(device).eval()
     return LoadedModel(model, record, meta, file)
 
-
-def load_any(path: str | Path) -> LoadedModel:
-    """A run directory or checkpoint (PyTorch), or an exported model file (ONNX, TorchScript)."""
-    from cnnlab.inference.exported import is_exported, load_exported
-
-    return load_exported(path) if is_exported(path) else load_model(path)

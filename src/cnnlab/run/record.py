@@ -55,8 +55,3 @@ class ModelRecord:
         except (KeyError, TypeError, ValueError) as err:
             raise CnnlabError(f"{source}: not a model record ({type(err).__name__}: {err})") from None
 
-    def build(self) -> "Any":
-        """A freshly initialised model of this architecture, classes and input channels."""
-        from cnnlab.models import create_model
-
-        return create_model(self.architecture, num_classes=self.num_classes, in_chans=self.in_chans)

@@ -18,7 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cnnlab import __version__
 from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError
-from cnnlab.inference.loaded import LoadedModel, load_any
+from cnnlab.inference.exported import load_any
+from cnnlab.inference.loaded import LoadedModel
 from cnnlab.inference.predict import top_k
 from cnnlab.serve.batcher import Batcher
 from cnnlab.serve.limits import Limits, UploadRefused, check_upload

@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from cnnlab.errors import CnnlabError
-from cnnlab.inference.loaded import load_any
+from cnnlab.inference.exported import load_any
 from cnnlab.serve.app import ENVIRONMENT, ServeOptions, create_app, environment_value
 
 

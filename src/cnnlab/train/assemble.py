@@ -21,7 +21,7 @@ from cnnlab.models.pretrained import apply_pretrained
 from cnnlab.run.record import ModelRecord
 from cnnlab.settings import Settings
 from cnnlab.train import distributed
-from cnnlab.train.freeze import freeze, phase_freeze
+from cnnlab.models.freeze import freeze, phase_freeze
 from cnnlab.train.imbalance import balance
 from cnnlab.train.optim import build_optimizer
 from cnnlab.train.precision import bf16_speedup, pick_dtype

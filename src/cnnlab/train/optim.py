@@ -5,7 +5,7 @@ from torch import nn
 
 from cnnlab.errors import SettingError
 from cnnlab.settings import OptimSettings
-from cnnlab.train.freeze import head_parameter_ids
+from cnnlab.models.freeze import head_parameter_ids
 from cnnlab.train.muon import Muon
 
 

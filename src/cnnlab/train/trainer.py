@@ -18,7 +18,7 @@ from cnnlab.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.run.directory import RunDir
 from cnnlab.train import distributed
 from cnnlab.train.assemble import Parts
-from cnnlab.train.freeze import train_mode
+from cnnlab.models.freeze import train_mode
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.stopwatch import Stopwatch
 

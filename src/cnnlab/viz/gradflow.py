@@ -20,7 +20,7 @@ from cnnlab.data.dataset import ImageSet
 from cnnlab.data.sources import load_dataset
 from cnnlab.data.loader import normalize
 from cnnlab.errors import CnnlabError
-from cnnlab.inference.loaded import load_model
+from cnnlab.inference.loaded import build_model, load_model
 from cnnlab.models import create_model
 from cnnlab.viz.plots import save_figure
 
@@ -70,7 +70,7 @@ def run_flows(run: str | Path, count: int, seed: int) -> list[GradientFlow]:
     images, labels, _, _, _ = batch_of(settings.data.data, count, (height, width), settings.data.data_dir, seed_of_run)
     x = loaded.preprocess(images)
     torch.manual_seed(seed_of_run)  # the trainer's initialisation
-    fresh = loaded.record.build()
+    fresh = build_model(loaded.record)
     name = Path(run).name if Path(run).is_dir() else Path(run).parent.parent.name
     torch.manual_seed(seed)
     flows = [GradientFlow(f"{name} at init", *gradient_norms(fresh, x, labels))]

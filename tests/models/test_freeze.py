@@ -6,7 +6,7 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
-from cnnlab.train.freeze import freeze, phase_freeze, stage_report, stages, train_mode
+from cnnlab.models.freeze import freeze, phase_freeze, stage_report, stages, train_mode
 from cnnlab.train.optim import param_groups
 
 

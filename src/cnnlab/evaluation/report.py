@@ -8,7 +8,7 @@ from pathlib import Path
 from cnnlab.analysis.summary import summarize
 from cnnlab.data.dataset import Dataset
 from cnnlab.data.loader import batch_source
-from cnnlab.evaluation.evaluate import evaluate_on, evaluation_data
+from cnnlab.evaluation.evaluate import evaluate_on
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.run.checkpoint import read_settings
 from cnnlab.run.directory import RunDir
@@ -89,7 +89,7 @@ def write_report(run: str | Path, out: str | Path | None = None, samples: int = 
     config, history = run_dir.read_config(), run_dir.read_metrics()
     assets = run_dir.path / "report"
     assets.mkdir(exist_ok=True)
-    dataset = evaluation_data(loaded)
+    dataset = loaded.dataset()
     result = evaluate_on(loaded, dataset, assets, workers=workers)
     layer_rows, totals = summary_rows(loaded)
     headline = {
