@@ -57,21 +57,3 @@ class Dataset:
         """Training images per class."""
         return torch.bincount(self.train.labels, minlength=len(self.classes)).tolist()
 
-
-def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images scaled to [0, 1]."""
-    x = images.transpose(0, 1).reshape(images.shape[1], -1).double() / 255
-    return tuple(round(v, 4) for v in x.mean(1).tolist()), tuple(round(v, 4) for v in x.std(1).tolist())
-
-
-def resized(images: torch.Tensor, size: int | tuple[int, int], chunk: int = 4096) -> torch.Tensor:
-    """uint8 images resized to `size` (a side: square; or (height, width)), antialiased bilinear, in chunks."""
-    shape = (size, size) if isinstance(size, int) else tuple(size)
-    if tuple(images.shape[-2:]) == shape:
-        return images
-    out = torch.empty((len(images), images.shape[1], *shape), dtype=torch.uint8)
-    for start in range(0, len(images), chunk):
-        part = images[start:start + chunk].float()
-        scaled = torch.nn.functional.interpolate(part, size=shape, mode="bilinear", antialias=True, align_corners=False)
-        out[start:start + chunk] = scaled.round_().clamp_(0, 255).to(torch.uint8)
-    return out

@@ -8,6 +8,7 @@ from cnnlab.data.decode import is_image_path
 from cnnlab.errors import CnnlabError, SettingError
 
 EVAL_SPLIT_NAMES = ("val", "valid", "validation", "test")
+DEFAULT_VAL_SPLIT = 0.1  # held out of each class of a folder without its own evaluation tree
 
 
 @dataclass
@@ -74,19 +75,24 @@ def split_files(files: FileList, fraction: float, seed: int) -> tuple[FileList, 
     return train, val
 
 
-def scan_folder(root: str | Path, val_split: float = 0.1, seed: int = 0) -> tuple[list[str], FileList, FileList]:
-    """Classes, train and evaluation files of a folder: its own train/ and val|test/ trees, or a seeded split."""
+def scan_folder(root: str | Path, val_split: float | None = None, seed: int = 0
+                ) -> tuple[list[str], FileList, FileList, bool]:
+    """Classes, train and evaluation files of a folder, and whether the evaluation split is the folder's own: its
+    train/ and val|test/ trees, or else a seeded split of one tree with `val_split` (default 0.1) of each class held
+    out. A `val_split` for a folder with its own split is refused."""
     root = Path(root).expanduser()
     eval_dir = next((root / n for n in EVAL_SPLIT_NAMES if (root / n).is_dir()), None)
     if (root / "train").is_dir() and eval_dir is not None:
+        if val_split is not None:
+            raise SettingError("val_split", f"applies to a folder without a val/ or test/ tree; {root} has its own")
         classes = find_classes(root / "train")
         missing = sorted(set(find_classes(eval_dir)) - set(classes))
         if missing:
             raise CnnlabError(f"{eval_dir} has classes not in {root / 'train'}: {', '.join(missing)}")
-        return classes, list_files(root / "train", classes), list_files_present(eval_dir, classes)
+        return classes, list_files(root / "train", classes), list_files_present(eval_dir, classes), True
     classes = find_classes(root)
-    train, val = split_files(list_files(root, classes), val_split, seed)
-    return classes, train, val
+    train, val = split_files(list_files(root, classes), DEFAULT_VAL_SPLIT if val_split is None else val_split, seed)
+    return classes, train, val, False
 
 
 def list_files_present(root: Path, classes: list[str]) -> FileList:

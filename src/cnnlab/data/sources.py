@@ -11,9 +11,9 @@ import torch
 
 from cnnlab import events
 from cnnlab.data.cache import cache_root, decode_cached
-from cnnlab.data.dataset import Dataset, ImageSet, channel_stats, resized
+from cnnlab.data.dataset import Dataset, ImageSet
 from cnnlab.data.decode import Size, probe_sizes
-from cnnlab.data.folder import EVAL_SPLIT_NAMES, FileList, sample_files, scan_folder
+from cnnlab.data.folder import FileList, sample_files, scan_folder
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError, SettingError
 
@@ -25,7 +25,25 @@ FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
 MIXED_SIZE_CAP = 224  # folders of mixed sizes are resized to a square of their median short side, at most this
 STATS_SAMPLE = 512  # images decoded for the mean/std of a streamed folder
 SIZE_PROBES = 64  # image headers read to tell whether a folder's images share one size
-DEFAULT_VAL_SPLIT = 0.1  # held out of each class of a folder without its own evaluation tree
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images scaled to [0, 1]."""
+    x = images.transpose(0, 1).reshape(images.shape[1], -1).double() / 255
+    return tuple(round(v, 4) for v in x.mean(1).tolist()), tuple(round(v, 4) for v in x.std(1).tolist())
+
+
+def resized(images: torch.Tensor, size: int | tuple[int, int], chunk: int = 4096) -> torch.Tensor:
+    """uint8 images resized to `size` (a side: square; or (height, width)), antialiased bilinear, in chunks."""
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(images.shape[-2:]) == shape:
+        return images
+    out = torch.empty((len(images), images.shape[1], *shape), dtype=torch.uint8)
+    for start in range(0, len(images), chunk):
+        part = images[start:start + chunk].float()
+        scaled = torch.nn.functional.interpolate(part, size=shape, mode="bilinear", antialias=True, align_corners=False)
+        out[start:start + chunk] = scaled.round_().clamp_(0, 255).to(torch.uint8)
+    return out
 
 
 def decode_split(files: FileList, channels: int, size: Size, what: str) -> ImageSet:
@@ -49,10 +67,7 @@ def load_folder(
     else they are resized to a common one. Mean/std are computed on the training images (a sample when streaming).
     """
     root = Path(root).expanduser()
-    own_split = has_own_split(root)
-    if own_split and val_split is not None:
-        raise SettingError("val_split", f"applies to a folder without a val/ or test/ tree; {root} has its own")
-    classes, train_files, val_files = scan_folder(root, DEFAULT_VAL_SPLIT if val_split is None else val_split, seed)
+    classes, train_files, val_files, own_split = scan_folder(root, val_split, seed)
     size = size or common_size(train_files)
     shape = (size, size) if isinstance(size, int) else tuple(size)
     skipped = sorted(set(train_files.skipped + val_files.skipped))
@@ -233,7 +248,3 @@ def refuse_for(source: str, **given: tuple[object, str]) -> None:
         if value is not None:
             raise SettingError(name, f"does not apply to {source}: {why}")
 
-
-def has_own_split(root: Path) -> bool:
-    """Whether a folder holds train/ and an evaluation tree (val/, valid/, validation/ or test/)."""
-    return (root / "train").is_dir() and any((root / name).is_dir() for name in EVAL_SPLIT_NAMES)
