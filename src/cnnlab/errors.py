@@ -15,6 +15,12 @@ def spell(text: str, name: Callable[[str], str]) -> str:
     return NAME.sub(lambda match: name(match.group(1)), text)
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): enough to say what went wrong."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class CnnlabError(Exception):
     """A user-facing error: bad input, an unknown name, an impossible shape."""
 

@@ -1,8 +1,14 @@
 """Tests for cnnlab.data.decode: every image mode, every kind of bad file, batches and resizing."""
 
+import atexit
+import gc
 import io
+import os
 import struct
 import sys
+import tempfile
+import threading
+import warnings
 import zlib
 from pathlib import Path
 
@@ -416,3 +422,158 @@ def test_image_paths_are_known_by_extension():
     assert all(ext.startswith(".") and ext == ext.lower() for ext in IMAGE_EXTENSIONS)
     assert is_image_path("a/cat.JPG") and is_image_path(Path("dog.png")) and is_image_path("x.tiff")
     assert not is_image_path("notes.txt") and not is_image_path("README") and not is_image_path("a/._cat.jpg")
+
+
+# --- what others do meanwhile ----------------------------------------------------------------------------------------
+# Python's warnings and file descriptor 2 are the whole process's: what another thread (or the garbage collector, for
+# another object) says while an image decodes is not the image's, and must reach its own destination all the same.
+
+FOREIGN_LINE = b'INFO:     127.0.0.1:50312 - "POST /predict HTTP/1.1" 200 OK\n'
+
+
+def meanwhile(monkeypatch, target: str, *actions) -> list[str]:
+    """Wrap decode's `target` (a name in cnnlab.data.decode, or torchvision.io's decode_jpeg) so that, every time a
+    decoder runs, each action runs first while the decoder's watch is on; returns the threads' failures, if any."""
+    from cnnlab.data import decode
+
+    owner = decode.tvio if target == "decode_jpeg" else decode
+    real, failures = getattr(owner, target), []
+
+    def noisy(*args, **kwargs):
+        for action in actions:
+            action(failures)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, target, noisy)
+    return failures
+
+
+def in_another_thread(job):
+    """An action that runs `job` in a new thread and waits for it."""
+    def action(failures):
+        def run():
+            try:
+                job()
+            except BaseException as err:  # noqa: BLE001 (reported to the test)
+                failures.append(repr(err))
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+    return action
+
+
+def warn_from_elsewhere():
+    """A warning of another thread's code, and one another thread raises inside Pillow's package."""
+    warnings.warn("another thread's warning", UserWarning)
+    warnings.warn_explicit("another thread inside Pillow", UserWarning, Image.__file__, 1, module="PIL.Image")
+
+
+def collect_garbage_here(failures):
+    """What the garbage collector does when it runs in the decoding thread: another request's unclosed upload says so
+    (the real one, and one as if the collector had run inside Pillow's code)."""
+    class Holder:
+        pass
+
+    holder = Holder()
+    holder.self, holder.file = holder, tempfile.SpooledTemporaryFile(16)
+    holder.file.write(b"x" * 64)
+    del holder
+    gc.collect()
+    warnings.warn_explicit(ResourceWarning("Unclosed file <tempfile.SpooledTemporaryFile object>"), ResourceWarning,
+                           Image.__file__, 1, module="PIL.Image")
+
+
+@pytest.mark.parametrize(("fmt", "target"), [("JPEG", "decode_jpeg"), ("PNG", "_pillow_pixels")])
+def test_warnings_raised_meanwhile_elsewhere_are_passed_on_not_blamed_on_the_image(monkeypatch, fmt, target):
+    data = encode(Image.fromarray(np.random.default_rng(7).integers(0, 256, (12, 10, 3), np.uint8)), fmt)
+    expected = decode_image(data)
+    failures = meanwhile(monkeypatch, target, in_another_thread(warn_from_elsewhere), collect_garbage_here)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert torch.equal(decode_image(data), expected)
+        images, kept, skipped = decode_files([write_temp(data, fmt)] * 3)
+    assert not failures and skipped == [] and kept == [0, 1, 2] and torch.equal(images[0], expected)
+    said = [str(w.message) for w in caught]
+    assert said.count("another thread's warning") >= 2 and said.count("another thread inside Pillow") >= 2
+    assert sum("Unclosed file <tempfile.SpooledTemporaryFile" in s for s in said) >= 4  # the real and the simulated
+
+
+def write_temp(data: bytes, fmt: str) -> str:
+    """Bytes written to a new temporary file with the format's extension (removed at exit)."""
+    file = tempfile.NamedTemporaryFile(suffix=f".{fmt.lower()}", delete=False)
+    with file:
+        file.write(data)
+    atexit.register(os.unlink, file.name)
+    return file.name
+
+
+def test_a_decoder_warning_still_refuses_its_image_while_others_warn(monkeypatch, tmp_path):
+    test_a_decoder_warning_refuses_the_file(tmp_path)  # the decoder's own warning, as before
+    meanwhile(monkeypatch, "_pillow_pixels", in_another_thread(warn_from_elsewhere), collect_garbage_here)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        test_a_decoder_warning_refuses_the_file(tmp_path)  # and with others warning around it
+        assert decode_image(encode(Image.new("RGB", (8, 8)), "WEBP")).shape == (3, 8, 8)
+
+
+def test_the_decoders_own_warnings_count_whatever_the_filters_say(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a script that silenced every warning still gets the file refused, twice
+        test_a_decoder_warning_refuses_the_file(tmp_path)
+        test_a_decoder_warning_refuses_the_file(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        test_a_decoder_warning_refuses_the_file(tmp_path)
+
+
+def test_warning_filters_and_showwarning_are_left_as_they_were():
+    before, show = list(warnings.filters), warnings.showwarning
+    decode_image(encode(Image.new("RGB", (8, 8)), "JPEG"))
+    decode_image(encode(Image.new("RGB", (8, 8)), "PNG"))
+    assert warnings.filters == before and warnings.showwarning is show
+
+
+def test_a_line_another_thread_writes_to_stderr_during_a_jpeg_decode_reaches_stderr(monkeypatch, capfd, tmp_path):
+    failures = meanwhile(monkeypatch, "decode_jpeg", in_another_thread(lambda: os.write(2, FOREIGN_LINE)))
+    data = photo_jpeg()
+    assert decode_image(data).shape == (3, 48, 64)
+    images, kept, skipped = decode_files([write(tmp_path, "a.jpg", data), write(tmp_path, "b.jpg", data)])
+    assert kept == [0, 1] and skipped == [] and not failures
+    assert capfd.readouterr().err.encode().count(FOREIGN_LINE) == 2  # once per decoder call: one alone, one batch
+    cut = write(tmp_path, "cut.jpg", data[: len(data) // 2] + b"\xff\xd9")
+    with pytest.raises(UnreadableImage, match="cut.jpg: decoder warning: Corrupt JPEG data"):
+        decode_image(cut)  # libjpeg's own line still refuses its image ...
+    err = capfd.readouterr().err
+    assert FOREIGN_LINE.decode() in err and "Corrupt JPEG" not in err  # ... and is not echoed; the other line is
+
+
+def test_many_threads_warning_and_writing_to_stderr_while_images_decode(capfd, tmp_path):
+    jpeg, png = photo_jpeg(), encode(Image.new("RGB", (9, 7), GREEN), "PNG")
+    paths = [write(tmp_path, f"{i}.{'jpg' if i % 2 else 'png'}", jpeg if i % 2 else png) for i in range(40)]
+    stop, counts = threading.Event(), [0] * 4
+
+    def chatter(index: int) -> None:
+        while not stop.is_set():
+            warnings.warn(f"chatter {index}", UserWarning)
+            os.write(2, b"chatter line %d\n" % index)
+            counts[index] += 1
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=chatter, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(5):
+                for path in paths:
+                    decode_image(path)
+                _, kept, skipped = decode_files(paths, size=8)
+                assert skipped == [] and len(kept) == len(paths)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+    said = [str(w.message) for w in caught]
+    err = capfd.readouterr().err
+    for index, count in enumerate(counts):
+        assert said.count(f"chatter {index}") == count and err.count(f"chatter line {index}\n") == count

@@ -5,13 +5,15 @@ import json
 import pytest
 import torch
 
-from cnnlab.inference.export import export_model, verify
+from cnnlab.errors import CnnlabError
+
+from cnnlab.inference.export import export_model, verify, written_opset
 from cnnlab.inference.exported import load_exported, metadata_path
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.inference.predict import expand_images
 
 
-@pytest.mark.parametrize("fmt, dynamic, opset", [("onnx", True, None), ("onnx", False, 17), ("torchscript", False, None)])
+@pytest.mark.parametrize("fmt, dynamic, opset", [("onnx", True, None), ("onnx", False, 21), ("torchscript", False, None)])
 def test_export_agrees_with_pytorch(trained_run, tmp_path, fmt, dynamic, opset):
     run, root = trained_run
     result = export_model(run, fmt, tmp_path / f"model.{fmt}", dynamic_batch=dynamic, opset=opset)
@@ -22,6 +24,8 @@ def test_export_agrees_with_pytorch(trained_run, tmp_path, fmt, dynamic, opset):
     assert record["classes"] == ["blue", "green", "red"] and record["input_shape"] == [3, 32, 32]
     assert record["architecture"] == "simplecnn"
     assert meta["format"] == fmt and meta["opset"] == (opset or 18 if fmt == "onnx" else None)
+    if fmt == "onnx":
+        assert written_opset(tmp_path / f"model.{fmt}") == meta["opset"]  # the file is what its metadata says
     assert meta["metrics"]["val_acc"] > 0.9 and len(record["mean"]) == len(record["std"]) == 3
     reference, exported = load_model(run), load_exported(tmp_path / f"model.{fmt}")
     images, _, _ = reference.decode(expand_images([root / "data" / "test"]))
@@ -40,3 +44,11 @@ def test_verify_catches_a_model_that_disagrees(trained_run):
     check = verify(reference, off, images)
     assert not check.passed and check.max_abs_diff == pytest.approx(1e-3, rel=1e-3)
     assert verify(reference, reference, images).passed
+
+
+@pytest.mark.parametrize("opset", [0, 17, 999])
+def test_an_opset_the_exporter_cannot_write_is_refused_before_anything_is_written(trained_run, tmp_path, opset):
+    run, _ = trained_run
+    with pytest.raises(CnnlabError, match=f"`opset` must be between 18 .* got {opset}"):
+        export_model(run, "onnx", tmp_path / "model.onnx", opset=opset)
+    assert not list(tmp_path.iterdir())

@@ -65,7 +65,7 @@ def test_max_pool_padding_never_wins():
     [
         ({"kernel": 2, "padding": 2}, "at most half the kernel"),
         ({"kernel": 5}, "padded input is only 4"),
-        ({"kernel": 2, "stride": 0}, "must be >= 1"),
+        ({"kernel": 2, "stride": 0}, "must be at least 1"),
         ({"kernel": "2"}, "kernel must be an int or a pair"),
     ],
 )

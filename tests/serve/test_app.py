@@ -3,6 +3,7 @@
 import base64
 import http.client
 import io
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from cnnlab.errors import SettingError
 from cnnlab.serve.app import ENVIRONMENT, ServeOptions, app_from_environment, environment_value
 from cnnlab.serve.limits import Limits
 from cnnlab.serve.server import running
@@ -97,16 +99,23 @@ def test_bad_uploads_get_a_json_4xx_and_the_server_keeps_serving(served_run, cas
     assert after.status_code == 200 and after.json()["predictions"][0]["top"][0]["class"] == "green"
 
 
-def test_a_body_announced_over_the_limit_is_refused_unread(served_run):
+TOO_LARGE = {"error": "request body too large: over the limit of 1,000,000 bytes"}
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/predict"), ("GET", "/health"), ("POST", "/nowhere"),
+                                              ("PUT", "/model")])
+def test_a_body_announced_over_the_limit_is_refused_unread_in_json(served_run, method, path):
     host, port = served_run.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    conn.putrequest("POST", "/predict")
+    conn.putrequest(method, path)
     conn.putheader("Content-Type", "multipart/form-data; boundary=b")
     conn.putheader("Content-Length", "999999999")
     conn.endheaders()  # and no body: the answer must not wait for it
     response = conn.getresponse()
-    assert response.status == 413 and response.read() == b"Content Too Large"  # FastAPI's max_body_size, before routing
+    assert response.status == 413 and response.getheader("Content-Type") == "application/json"
+    assert json.loads(response.read()) == TOO_LARGE  # JSON on every route, before routing
     conn.close()
+    assert httpx.get(f"{served_run}/health").json()["status"] == "ok"
 
 
 def test_a_chunked_body_over_the_limit_is_refused(served_run):
@@ -119,7 +128,7 @@ def test_a_chunked_body_over_the_limit_is_refused(served_run):
 
     response = httpx.post(f"{served_run}/predict", content=chunks(),
                           headers={"Content-Type": "multipart/form-data; boundary=b"})
-    assert response.status_code == 413 and response.json() == {"error": "Content Too Large"}
+    assert response.status_code == 413 and response.json() == TOO_LARGE
     assert httpx.get(f"{served_run}/health").json()["status"] == "ok"
 
 
@@ -155,3 +164,58 @@ def test_worker_processes_build_the_same_app_from_the_environment(trained_run, m
         assert "over the limit of 50" in httpx.post(f"{url}/predict", files={"file": ("b.png", big)}).json()["error"]
         small = png_bytes(Image.new("RGB", (7, 7), (40, 60, 220)))
         assert httpx.post(f"{url}/predict", files={"file": ("s.png", small)}).json()["predictions"][0]["top"][0]["class"] == "blue"
+
+
+@pytest.mark.parametrize(("fields", "setting", "problem"), [
+    ({"max_batch": 0}, "max_batch", "must be at least 1, got 0"),
+    ({"max_batch": 1.5}, "max_batch", "must be a whole number, got 1.5"),
+    ({"max_wait_ms": -5}, "max_wait_ms", "must be at least 0, got -5"),
+    ({"max_wait_ms": float("inf")}, "max_wait_ms", "must be a finite number, got inf"),
+    ({"batching": "yes"}, "batching", "must be true or false, got 'yes'"),
+])
+def test_serve_options_the_server_cannot_use_are_refused_by_name(fields, setting, problem):
+    with pytest.raises(SettingError) as caught:
+        ServeOptions(**fields)
+    assert caught.value.setting == setting and str(caught.value) == f"`{setting}` {problem}"
+
+
+def test_serve_options_take_limits_as_a_dict_as_worker_processes_read_them():
+    options = ServeOptions(limits={"max_bytes": 1000, "max_pixels": 50, "max_files": 2, "max_request_bytes": None})
+    assert options.limits == Limits(max_bytes=1000, max_pixels=50, max_files=2)
+
+
+def test_the_app_serves_again_after_its_lifespan_ran_and_stopped(trained_run):
+    from starlette.testclient import TestClient
+
+    from cnnlab.serve.app import create_app
+
+    app = create_app(trained_run[0], ServeOptions(limits=SMALL_LIMITS))
+    image = (trained_run[1] / "data" / "test" / "red" / "003.png").read_bytes()
+    for _ in range(2):  # a test client (schemathesis's too) runs the lifespan once per block
+        with TestClient(app) as client:
+            answer = client.post("/predict", files={"file": ("r.png", image)}, params={"gradcam": "true"})
+            assert answer.status_code == 200 and answer.json()["predictions"][0]["top"][0]["class"] == "red"
+            assert client.get("/health").json()["batches"] == 1
+
+
+def test_a_failure_of_the_server_itself_is_a_json_500_and_it_goes_on(trained_run, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from cnnlab.data.decode import UnreadableImage
+    from cnnlab.serve import app as serve_app
+    from cnnlab.serve import overlay
+
+    app = serve_app.create_app(trained_run[0], ServeOptions(limits=SMALL_LIMITS))
+    image = (trained_run[1] / "data" / "test" / "green" / "003.png").read_bytes()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        real = overlay.decode_image
+        monkeypatch.setattr(overlay, "decode_image", lambda *a, **k: (_ for _ in ()).throw(UnreadableImage("x", "odd")))
+        cam = client.post("/predict", files={"file": ("g.png", image)}, params={"gradcam": "true"})
+        assert cam.status_code == 400 and cam.json() == {"error": "g.png: odd"}  # the overlay's decoder: a refusal
+        monkeypatch.setattr(overlay, "decode_image", real)
+        monkeypatch.setattr(serve_app, "top_k", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom\nmore")))
+        failed = client.post("/predict", files={"file": ("g.png", image)})  # a bug of the server's own
+        monkeypatch.undo()
+        assert failed.status_code == 500 and failed.json() == {"error": "internal error: RuntimeError: boom"}
+        after = client.post("/predict", files={"file": ("g.png", image)})
+        assert after.status_code == 200 and after.json()["predictions"][0]["top"][0]["class"] == "green"

@@ -1,7 +1,7 @@
 """Analysis of models: per-layer summaries (shapes, parameters, FLOPs, receptive fields) (evaluation/ holds the metrics of trained models)."""
 
-from cnnlab.analysis.flops import FlopCounter
 from cnnlab.analysis.field_tracker import GLOBAL, UNKNOWN, FieldTracker, Reach
+from cnnlab.analysis.flops import FlopCounter
 from cnnlab.analysis.summary import LayerRow, Summary, Totals, summarize, summarize_model, summarize_run
 
 __all__ = [

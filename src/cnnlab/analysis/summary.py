@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnlab.analysis.flops import FlopCounter
 from cnnlab.analysis.field_tracker import FieldTracker, Reach
+from cnnlab.analysis.flops import FlopCounter
 from cnnlab.analysis.tensors import tensors_in
 from cnnlab.errors import CnnlabError
 from cnnlab.inference.loaded import load_model

@@ -5,7 +5,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from cnnlab import __version__
+from cnnlab import __version__, events
 from cnnlab.cli import augment_preview as augment_cli
 from cnnlab.cli import compare as compare_cli
 from cnnlab.cli import evaluate as evaluate_cli
@@ -19,7 +19,6 @@ from cnnlab.cli import shape as shape_cli
 from cnnlab.cli import summary as summary_cli
 from cnnlab.cli import train as train_cli
 from cnnlab.cli import viz as viz_cli
-from cnnlab import events
 from cnnlab.cli.console import RichReporter, console, flag
 from cnnlab.errors import CnnlabError
 

@@ -6,6 +6,7 @@ import sys
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cnnlab.cli.console import console
@@ -59,14 +60,15 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability."),
 ) -> None:
-    """Top-k classes with probabilities for each image, through the run's own preprocessing."""
+    """Top-k classes with probabilities for each image, through the run's own preprocessing. Files that cannot be
+    read are named on stderr, the others predicted; the exit code is then 1."""
     from cnnlab.inference.exported import load_any  # torch loads only when the verb runs
     from cnnlab.inference.predict import predict_files
 
     loaded = load_any(run)
     results, skipped = predict_files(loaded, images, top=top)
     for path, reason in skipped:
-        console.print(f"[yellow]skipped[/] {path}: {reason}")
+        console.print(f"[yellow]skipped[/] {escape(path)}: {escape(reason)}")
     if as_json:
         print(json.dumps({"predictions": results, "skipped": [{"file": p, "reason": r} for p, r in skipped]}, indent=2))
     elif as_csv:
@@ -79,3 +81,6 @@ def predict(
         for item in results:
             guesses = "  ".join(f"{g['class']} {g['probability']:.1%}" for g in item["top"])
             print(f"{item['file']}: {guesses}")
+    if skipped:
+        console.print(f"[yellow]{len(skipped)} of {len(skipped) + len(results)} files could not be predicted[/]")
+        raise typer.Exit(1)

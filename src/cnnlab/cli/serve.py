@@ -12,18 +12,19 @@ EPILOG = (
 def serve(
     model: str = typer.Argument(..., help="Run directory, checkpoint file, or exported model (.onnx, .torchscript.pt)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 exposes it to the network)."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
     workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
     batching: bool = typer.Option(True, "--batching/--no-batching", help="Run requests arriving together as one batch."),
     max_batch: int = typer.Option(32, help="Most images in one batch."),
     max_wait_ms: float = typer.Option(5.0, help="Longest a request waits for others to batch with (ms)."),
-    max_upload_mb: float = typer.Option(10.0, help="Largest image file accepted (MB)."),
+    max_upload_mb: float = typer.Option(10.0, help="Largest image file accepted (MB, of 2**20 bytes)."),
     max_pixels: int = typer.Option(40_000_000, help="Most pixels an image may have (decompression bombs refused)."),
 ) -> None:
     """POST /predict (multipart image or images) → top-k JSON; GET /health, GET /model, docs at /docs, a page at /."""
     from cnnlab.serve.app import ServeOptions  # fastapi, uvicorn and torch load only when the verb runs
     from cnnlab.serve.limits import Limits
-    from cnnlab.serve.server import run_server
+    from cnnlab.serve.server import check_address, run_server
 
-    limits = Limits(max_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels)
+    check_address(host, port, workers)  # the options are the library's to check, in the order they are listed
+    limits = Limits.in_megabytes(max_upload_mb, max_pixels=max_pixels)
     run_server(model, host, port, workers, ServeOptions(batching, max_batch, max_wait_ms, limits))

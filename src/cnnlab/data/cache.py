@@ -23,11 +23,12 @@ def cache_root() -> Path:
 
 
 def content_key(paths: list[Path], labels: list[int], channels: int, size: Size) -> str:
-    """A hash of every file's name, bytes and label, and of the decoding settings."""
+    """A hash of every file's name (its bytes: a name need not be valid UTF-8), content and label, and of the decoding
+    settings."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps([CACHE_VERSION, channels, size]).encode())
     for path, label in zip(paths, labels):
-        digest.update(f"{path.name}\0{label}\0".encode())
+        digest.update(os.fsencode(path.name) + f"\0{label}\0".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

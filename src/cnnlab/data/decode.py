@@ -6,14 +6,22 @@ too: torchvision 0.29's decode_png crashes the whole process on corrupt pixel da
 structure is checked first, so a truncated one is refused by both paths and never comes back half
 grey; Pillow is made to refuse truncated files whatever ImageFile.LOAD_TRUNCATED_IMAGES says. An
 image over Pillow's MAX_IMAGE_PIXELS is refused before its pixels are allocated. A warning raised
-while decoding a file refuses that file too: a Python warning, or a libjpeg warning such as
-"Corrupt JPEG data: premature end of data segment" (a cut file with an end marker appended, whose
-missing part would come back grey), which libjpeg can only print, so it is read back from stderr.
+while decoding a file refuses that file too: a Python warning that Pillow or torchvision raises
+about the data, or a libjpeg warning such as "Corrupt JPEG data: premature end of data segment"
+(a cut file with an end marker appended, whose missing part would come back grey), which libjpeg
+can only print, so it is read back from stderr.
+
+Both are watched process-wide (Python's warning filters and file descriptor 2 are), so only what
+the decoder itself said counts against the image: a warning raised meanwhile by another thread,
+or one about something else (a ResourceWarning of another object collected here, a deprecation
+notice), goes on to its own filters; a line another thread writes to stderr meanwhile is written
+back to stderr, and only libjpeg's own messages are kept. Decoders run one at a time, under a lock.
 """
 
 import codecs
 import io
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -25,7 +33,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+import PIL
 import torch
+import torchvision
 import torchvision.io as tvio
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as F
@@ -54,8 +64,35 @@ _MAGIC = (
     ("WEBP", b"RIFF"),
 )
 _LIMIT_NAME = "PIL.Image.MAX_IMAGE_PIXELS"
-_API_NOTICES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)  # about code, not about a file
 _DECODER_LOCK = threading.RLock()
+# Python warnings count against an image only when a decoder's own package raised them (torch's for the C++ of
+# torchvision's ops, which warn from torch._ops), in the decoding thread, and they can be about data: a deprecation
+# notice is about code, a ResourceWarning about another object (garbage collected while the decoder ran)
+_DECODER_PACKAGES = {package.__name__: os.path.dirname(package.__file__) for package in (PIL, torchvision, torch)}
+_DECODER_MODULES = rf"(?:{'|'.join(_DECODER_PACKAGES)})(?:\..*)?\Z"
+_NOT_ABOUT_DATA = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning)
+_REEMITTED: dict[str, dict] = {}  # the warning registries (one per file) of warnings passed on after a decode
+# What libjpeg(-turbo) prints on stderr: its warnings (JWRN_* of jerror.h); any other line there is someone else's
+_LIBJPEG_WARNINGS = (
+    "Unknown Adobe color transform code %d",
+    "Corrupt JPEG data: bad arithmetic code",
+    "Inconsistent progression sequence for component %d coefficient %d",
+    "Corrupt JPEG data: %u extraneous bytes before marker 0x%02x",
+    "Corrupt JPEG data: premature end of data segment",
+    "Corrupt JPEG data: bad Huffman code",
+    "Warning: unknown JFIF revision number %d.%02d",
+    "Premature end of JPEG file",
+    "Corrupt JPEG data: found marker 0x%02x instead of RST%d",
+    "Invalid SOS parameters for sequential JPEG",
+    "Application transferred too many scanlines",
+    "Corrupt JPEG data: bad ICC marker",
+    "Invalid restart interval %d; must be an integer multiple of the number of MCUs in an MCU row (%d)",
+)
+_PRINTF = {"%02x": "[0-9a-fA-F]+", "%02d": r"\d+", "%d": r"-?\d+", "%u": r"\d+"}
+_LIBJPEG_LINE = re.compile(
+    "|".join(re.sub("|".join(_PRINTF), lambda m: _PRINTF[m.group()], re.escape(text)) for text in _LIBJPEG_WARNINGS)
+    + "|Corrupt JPEG data: .*"
+)
 
 
 class UnreadableImage(CnnlabError):
@@ -70,6 +107,11 @@ class UnreadableImage(CnnlabError):
 
 class _Refusal(Exception):
     """Why the bytes being decoded cannot be used (the caller adds the file's name)."""
+
+
+def shown(path: str | os.PathLike | bytes) -> str:
+    """A file's name as text to show: bytes that are not UTF-8 (a Linux name, a copied Windows disk) escaped, as \\xff."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
@@ -90,7 +132,7 @@ def decode_image(source: str | os.PathLike | bytes, channels: int = 3, size: Siz
     """
     size = _check_options(channels, size)
     in_memory = isinstance(source, (bytes, bytearray, memoryview))
-    name = "<bytes>" if in_memory else os.fspath(source)
+    name = "<bytes>" if in_memory else shown(source)
     try:
         data = bytearray(source) if in_memory else _read(source)
         image = _decode(data, _is_checked_jpeg(data), channels)
@@ -136,7 +178,7 @@ def decode_files(
         for offset, result in enumerate(_decode_chunk(datas, channels, size)):
             path = chunk[offset]
             if isinstance(result, _Refusal):
-                skipped.append((path, str(result)))
+                skipped.append((shown(path), str(result)))
                 continue
             if images is None:
                 images, first = torch.empty((len(paths), *result.shape), dtype=torch.uint8), path
@@ -319,7 +361,7 @@ def _decode(data: bytearray, is_jpeg: bool, channels: int) -> torch.Tensor:
 def _torchvision_jpeg(data: _T, channels: int) -> _T:
     """Decode one JPEG tensor (or a list) upright; refuse it if libjpeg warns (it can only print its warnings)."""
     mode = _jpeg_read_mode(channels)
-    with _DECODER_LOCK, _stderr_lines() as printed:
+    with _DECODER_LOCK, _libjpeg_messages() as printed:
         decoded = _warning_free(tvio.decode_jpeg, data, mode=mode, apply_exif_orientation=True)
     if printed:  # e.g. "Corrupt JPEG data: premature end of data segment": the rest came back grey
         raise _Refusal(f"decoder warning: {printed[0]}")
@@ -327,8 +369,12 @@ def _torchvision_jpeg(data: _T, channels: int) -> _T:
 
 
 @contextmanager
-def _stderr_lines() -> Iterator[list[str]]:
-    """Collect the lines printed meanwhile on file descriptor 2, where C libraries write their warnings."""
+def _libjpeg_messages() -> Iterator[list[str]]:
+    """Collect libjpeg's messages printed meanwhile on file descriptor 2, where it writes its warnings.
+
+    The descriptor is the whole process's: whatever else is written there meanwhile (another thread's log line)
+    is written back to standard error when the block ends, and only lines that are libjpeg's are kept.
+    """
     lines: list[str] = []
     if sys.stderr is not None:
         sys.stderr.flush()
@@ -344,10 +390,37 @@ def _stderr_lines() -> Iterator[list[str]]:
         try:
             yield lines
         finally:
-            os.dup2(saved, 2)
+            if sys.stderr is not None:
+                try:
+                    sys.stderr.flush()  # what this process's Python wrote meanwhile is in the sink too
+                except (OSError, ValueError):
+                    pass
+            os.dup2(saved, 2)  # first, so that nothing written from now on lands in the sink unread
             os.close(saved)
             sink.seek(0)
-            lines.extend(line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip())
+            _write_all(2, _split_libjpeg(sink.read(), lines))
+
+
+def _split_libjpeg(captured: bytes, messages: list[str]) -> bytes:
+    """Add the lines of `captured` that are libjpeg's messages to `messages`; return the rest, byte for byte."""
+    others = []
+    for line in captured.splitlines(keepends=True):
+        text = line.decode(errors="replace").strip()
+        if line.endswith(b"\n") and _LIBJPEG_LINE.fullmatch(text):
+            messages.append(text)
+        else:
+            others.append(line)
+    return b"".join(others)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte to a file descriptor (a write may take only part of them); give up quietly if it fails."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:  # standard error closed meanwhile: nowhere left to say it
+        pass
 
 
 def _as_tensor(data: bytearray) -> torch.Tensor:
@@ -356,17 +429,88 @@ def _as_tensor(data: bytearray) -> torch.Tensor:
 
 
 def _warning_free(decoder: Callable[..., _T], *args: object, **kwargs: object) -> _T:
-    """Call a decoder; refuse the file if it warns about the data (notices of deprecated library APIs aside).
-
-    Python's warning filters are process-wide, so decoders run one at a time under a lock.
-    """
-    with _DECODER_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    """Call a decoder; refuse the file if the decoder warns about the data (see _decoder_warnings)."""
+    with _decoder_warnings() as caught:
         result = decoder(*args, **kwargs)
-    problems = [w for w in caught if not issubclass(w.category, _API_NOTICES)]
-    if problems:
-        raise _Refusal(f"decoder warning: {problems[0].message}")
+    if caught:
+        raise _Refusal(f"decoder warning: {caught[0].message}")
     return result
+
+
+@contextmanager
+def _decoder_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """The warnings a decoder raises about the data meanwhile, whatever the warning filters say: those raised in
+    this thread by Pillow's, torchvision's or torch's code (see _NOT_ABOUT_DATA for the kinds left out).
+
+    Python's warning filters and its showwarning are the whole process's, so this does not swap them for its own
+    (as warnings.catch_warnings does): one filter is put first that makes the decoders' packages warn every time,
+    and showwarning is wrapped. Every other warning goes on as if nothing watched: one that its own filters let
+    through is shown at once; one that came from the decoders' packages without being the decoder's (another
+    thread's, a ResourceWarning of garbage collected here) is passed back through the filters after the block.
+    Decoders run one at a time, under _DECODER_LOCK.
+    """
+    ours: list[warnings.WarningMessage] = []
+    theirs: list[warnings.WarningMessage] = []
+    with _DECODER_LOCK:
+        thread, previous, watching = threading.get_ident(), warnings.showwarning, True
+
+        def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202 (its signature)
+            """Keep the decoder's warnings; pass the others on."""
+            if not watching or not _from_decoders(filename):
+                previous(message, category, filename, lineno, file, line)  # its own filters showed it
+            elif threading.get_ident() == thread and not issubclass(category, _NOT_ABOUT_DATA):
+                ours.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+            else:
+                theirs.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+
+        warnings.filterwarnings("always", module=_DECODER_MODULES)
+        always = warnings.filters[0]
+        warnings.showwarning = show
+        try:
+            yield ours
+        finally:
+            watching = False
+            if warnings.showwarning is show:  # else someone replaced it meanwhile: `show` now only passes on
+                warnings.showwarning = previous
+            try:
+                warnings.filters.remove(always)
+            except ValueError:  # someone restored the filters they had before
+                pass
+            for record in theirs:
+                _pass_on(record)
+
+
+def _from_decoders(filename: str) -> bool:
+    """Whether a warning's file is in one of the decoders' packages (Pillow's, torchvision's, torch's)."""
+    return any(filename.startswith(folder + os.sep) for folder in _DECODER_PACKAGES.values())
+
+
+def _pass_on(record: warnings.WarningMessage) -> None:
+    """A warning that was not the decoder's, raised again where it came from, so its own filters say what it does."""
+    module = next((f"{name}.{os.path.relpath(record.filename, folder)[:-3].replace(os.sep, '.')}"
+                   for name, folder in _DECODER_PACKAGES.items() if record.filename.startswith(folder + os.sep)), None)
+    if module is not None:
+        module = module.removesuffix(".__init__")
+    try:
+        warnings.warn_explicit(record.message, record.category, record.filename, record.lineno, module=module,
+                               registry=_REEMITTED.setdefault(record.filename, {}))
+    except Warning as raised:  # an "error" filter: the error is the code's that warned, not the decoder's caller's
+        warnings.showwarning(raised, type(raised), record.filename, record.lineno)
+
+
+def header_pixels(data: bytes) -> int | None:
+    """Width x height from an image's header, without decoding its pixels; None when Pillow cannot read the header.
+
+    A header Pillow refuses to open (over twice its MAX_IMAGE_PIXELS) counts as one pixel more than twice that.
+    """
+    try:
+        with _decoder_warnings():  # its DecompressionBombWarning: the caller compares the count with its own limit
+            with Image.open(io.BytesIO(data)) as image:
+                return image.width * image.height
+    except Image.DecompressionBombError:
+        return Image.MAX_IMAGE_PIXELS * 2 + 1
+    except Exception:  # not an image Pillow knows, or a broken header: the decoder will say which
+        return None
 
 
 def _pillow_decode(data: bytearray) -> torch.Tensor:

@@ -1,10 +1,11 @@
 """Image folders: one sub-folder per class, either split into train/ and val/ (or test/) or one tree to split."""
 
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnnlab.data.decode import is_image_path
+from cnnlab.data.decode import is_image_path, shown
 from cnnlab.errors import CnnlabError, SettingError
 
 EVAL_SPLIT_NAMES = ("val", "valid", "validation", "test")
@@ -37,25 +38,53 @@ def find_classes(root: Path) -> list[str]:
         raise CnnlabError(f"{root}: no such folder")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise CnnlabError(f"{root}: no class sub-folders (expected {root}/<class>/<image files>)")
+        raise CnnlabError(f"{shown(root)}: no class sub-folders (expected {shown(root)}/<class>/<image files>)")
+    return classes
+
+
+def training_classes(root: Path) -> list[str]:
+    """The class sub-folders of a training tree: at least two, or there is nothing to tell apart."""
+    classes = find_classes(root)
+    if len(classes) == 1:
+        raise CnnlabError(f"{shown(root)}: one class sub-folder ({shown(classes[0])}): a classifier needs two or more")
     return classes
 
 
 def list_files(root: Path, classes: list[str]) -> FileList:
-    """Every image file under root/<class>/ (recursively), in a fixed order; other files are listed as skipped."""
+    """Every image file under root/<class>/ (recursively, following links to folders), in a fixed order. Everything
+    else that is there is named as skipped, with the reason: other files, hidden files and folders (.DS_Store, .git),
+    broken links, a folder whose name looks like an image's."""
     files = FileList()
     for index, name in enumerate(classes):
-        class_dir = root / name
-        found = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-        for path in found:
-            if is_image_path(path):
+        class_dir, found = root / name, []
+        for folder, subfolders, names in os.walk(class_dir, followlinks=True):
+            here = Path(folder)
+            found += [(here / sub, "a hidden folder (not read)") for sub in subfolders if sub.startswith(".")]
+            found += [(here / sub, "a folder, not an image file") for sub in subfolders if is_image_path(sub)]
+            subfolders[:] = [sub for sub in subfolders if not sub.startswith(".")]
+            found += [(here / n, skip_reason(here / n)) for n in names]
+        for path, reason in sorted(found):
+            if reason is None:
                 files.paths.append(path)
                 files.labels.append(index)
             else:
-                files.skipped.append((str(path), "not an image file (by its extension)"))
+                files.skipped.append((shown(path), reason))
         if not class_dir.is_dir() or index not in files.labels:
-            raise CnnlabError(f"class {name!r} has no image files in {class_dir}")
+            raise CnnlabError(f"class {shown(name)!r} has no image files in {shown(class_dir)}")
     return files
+
+
+def skip_reason(path: Path) -> str | None:
+    """Why a file found in a class folder is not used as an image; None when it is one."""
+    if path.name.startswith("."):
+        return "a hidden file"
+    if path.is_symlink() and not path.exists():
+        return "a broken link"
+    if not path.is_file():
+        return "not a regular file"
+    if not is_image_path(path):
+        return "not an image file (by its extension)"
+    return None
 
 
 def split_files(files: FileList, fraction: float, seed: int) -> tuple[FileList, FileList]:
@@ -85,12 +114,12 @@ def scan_folder(root: str | Path, val_split: float | None = None, seed: int = 0
     if (root / "train").is_dir() and eval_dir is not None:
         if val_split is not None:
             raise SettingError("val_split", f"applies to a folder without a val/ or test/ tree; {root} has its own")
-        classes = find_classes(root / "train")
+        classes = training_classes(root / "train")
         missing = sorted(set(find_classes(eval_dir)) - set(classes))
         if missing:
             raise CnnlabError(f"{eval_dir} has classes not in {root / 'train'}: {', '.join(missing)}")
         return classes, list_files(root / "train", classes), list_files_present(eval_dir, classes), True
-    classes = find_classes(root)
+    classes = training_classes(root)
     train, val = split_files(list_files(root, classes), DEFAULT_VAL_SPLIT if val_split is None else val_split, seed)
     return classes, train, val, False
 

@@ -70,6 +70,7 @@ def evaluate_on(
             for name, p, r, f, s in zip(loaded.classes, report.precision, report.recall, report.f1, report.support)
         },
         "most_confused": [{"true": t, "predicted": p, "count": n} for t, p, n in most_confused(report.confusion, loaded.classes)],
+        "skipped": [{"file": path, "reason": reason} for path, reason in dataset.skipped],
         "files": {
             "confusion_matrix_png": str(save_confusion_matrix(report.confusion, loaded.classes, out / "confusion_matrix.png",
                                                               f"{dataset.name}: top-1 {report.accuracy:.2%}")),

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from cnnlab import __version__
-from cnnlab.errors import CnnlabError, SettingError
+from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.exported import FORMATS, JIT_NOTICE, load_exported, metadata_path
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.inference.predict import expand_images
@@ -53,13 +53,14 @@ def export_model(
         raise SettingError("format", f"{fmt!r} is not one of: {', '.join(FORMATS)}")
     if opset is not None and fmt != "onnx":
         raise SettingError("opset", "applies to ONNX only")
+    if opset is not None:
+        check_opset(opset)
     loaded = load_model(run)
     path = Path(out) if out else default_path(run, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros((2 if dynamic_batch else 1, *loaded.input_shape))
     if fmt == "onnx":
-        opset = opset or DEFAULT_OPSET
-        write_onnx(loaded.model, example, path, dynamic_batch, opset)
+        opset = write_onnx(loaded.model, example, path, dynamic_batch, opset or DEFAULT_OPSET)
     else:
         write_torchscript(loaded.model, example, path)
     meta = export_metadata(loaded, fmt, dynamic_batch, opset)
@@ -87,14 +88,37 @@ def export_metadata(loaded: LoadedModel, fmt: str, dynamic_batch: bool, opset: i
     }
 
 
-def write_onnx(model: nn.Module, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int) -> None:
-    """torch.onnx's exporter into one self-contained file, the batch dimension symbolic when asked."""
+def check_opset(opset: int) -> None:
+    """An opset that torch.onnx's exporter writes (its own, from 18) and the installed onnx package knows."""
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not DEFAULT_OPSET <= opset <= newest:
+        raise SettingError("opset", f"must be between {DEFAULT_OPSET} (the exporter's oldest) and {newest} (the newest "
+                           f"the installed onnx knows), got {opset}")
+
+
+def written_opset(path: Path) -> int:
+    """The ONNX opset a model file declares for the default domain."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
+
+
+def write_onnx(model: nn.Module, example: torch.Tensor, path: Path, dynamic_batch: bool, opset: int) -> int:
+    """torch.onnx's exporter into one self-contained file, the batch dimension symbolic when asked; returns the opset
+    written, which must be the one asked for."""
     shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
     try:
         torch.onnx.export(model, (example,), str(path), dynamo=True, dynamic_shapes=shapes, opset_version=opset,
                           external_data=False, verbose=False)
     except Exception as err:  # the exporter raises many kinds of error; each means this model/opset cannot export
-        raise CnnlabError(f"ONNX export failed (opset {opset}): {str(err).splitlines()[0]}") from err
+        raise CnnlabError(f"ONNX export failed (opset {opset}): {first_line(err)}") from None
+    written = written_opset(path)
+    if written != opset:
+        raise CnnlabError(f"the exporter wrote opset {written} where {opset} was asked for: choose `opset` {written}")
+    return written
 
 
 def write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> None:

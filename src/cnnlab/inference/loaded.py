@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnnlab import events
 from cnnlab.data.dataset import Dataset
 from cnnlab.data.decode import decode_files
 from cnnlab.data.loader import normalize
@@ -13,6 +14,7 @@ from cnnlab.data.sources import load_dataset
 from cnnlab.data.tta import tta_logits
 from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.models import create_model
+from cnnlab.models.state import load_state
 from cnnlab.run.checkpoint import checkpoint_path, load_checkpoint, read_record, read_settings
 from cnnlab.run.record import ModelRecord
 from cnnlab.settings import Settings
@@ -58,6 +60,8 @@ class LoadedModel:
         if dataset.classes != self.classes:
             raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's "
                               f"{self.classes[:5]}...")
+        events.emit(events.DataReady(dataset.name, len(dataset.train), len(dataset.val), len(dataset.classes),
+                                     dataset.input_shape, dataset.skipped))
         return dataset
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
@@ -86,8 +90,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     file = checkpoint_path(path)
     sections, _, meta = load_checkpoint(file)
     record = read_record(meta, str(file))
+    if "model" not in sections:
+        raise CnnlabError(f"{file}: holds no model weights")
     model = build_model(record)
-    model.load_state_dict(sections["model"])
+    load_state(model, sections["model"], str(file))
     model.to(device).eval()
     return LoadedModel(model, record, meta, file)
 

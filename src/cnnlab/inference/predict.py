@@ -4,8 +4,8 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.data.decode import is_image_path
-from cnnlab.errors import CnnlabError
+from cnnlab.data.decode import is_image_path, shown
+from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.inference.loaded import LoadedModel
 
 
@@ -18,7 +18,7 @@ def expand_images(paths: list[str | Path]) -> list[Path]:
         elif path.exists():
             files.append(path)
         else:
-            raise CnnlabError(f"{path}: no such file or folder")
+            raise CnnlabError(f"{shown(path)}: no such file or folder")
     if not files:
         raise CnnlabError("no image files to predict")
     return files
@@ -28,10 +28,12 @@ def predict_files(
     loaded: LoadedModel, paths: list[str | Path], top: int = 5
 ) -> tuple[list[dict], list[tuple[str, str]]]:
     """Top-k classes with probabilities per image (any format or size), and the files that could not be read."""
+    if top < 1:
+        raise SettingError("top", f"must be at least 1, got {top}")
     files = expand_images(paths)
     images, kept, skipped = loaded.decode(files)
     probabilities = loaded.logits(images).softmax(1) if kept else torch.empty(0)
-    results = [{"file": str(files[index]), "top": top_k(row, loaded.classes, top)}
+    results = [{"file": shown(files[index]), "top": top_k(row, loaded.classes, top)}
                for row, index in zip(probabilities, kept)]
     return results, skipped
 

@@ -11,15 +11,15 @@ from safetensors.torch import load_file
 from torch import nn
 from torchvision.models import WeightsEnum
 
-from cnnlab.run.checkpoint import checkpoint_path, load_checkpoint, read_record
-from cnnlab.run.record import ModelRecord
 from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.models.layers import first_conv
 from cnnlab.models.registry import TIMM_PREFIX, model_info
 from cnnlab.models.spec import parse_spec
+from cnnlab.models.state import load_state
+from cnnlab.run.checkpoint import checkpoint_path, load_checkpoint, read_record
+from cnnlab.run.record import ModelRecord
 
 HUB_NAMES = ("imagenet", "timm")  # `pretrained` imagenet on a zoo model, `timm` (or imagenet) on timm/<name>
-SHOWN_KEYS = 4  # key names quoted in a mismatch error
 
 
 @dataclass(frozen=True)
@@ -133,22 +133,6 @@ def classifier_name(model: nn.Module) -> str:
     return next(name for name, module in model.named_modules() if module is head)
 
 
-def check_keys(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Refuse weights whose keys or shapes do not fit the model, naming the missing/unexpected/mismatched keys."""
-    own = model.state_dict()
-    missing = [key for key in own if key not in state]
-    unexpected = [key for key in state if key not in own]
-    shapes = [f"{key} {tuple(state[key].shape)} vs {tuple(own[key].shape)}"
-              for key in own if key in state and state[key].shape != own[key].shape]
-    problems = [f"{len(keys)} {what} ({', '.join(keys[:SHOWN_KEYS])}{', ...' if len(keys) > SHOWN_KEYS else ''})"
-                for what, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes))
-                if keys]
-    if problems:
-        name = getattr(model, "default_cfg", {}).get("spec") or type(model).__name__
-        raise CnnlabError(f"{source} does not fit {name} (weights for another architecture?): "
-                          f"keys {'; '.join(problems)}")
-
-
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str, reset_head: bool = True) -> None:
     """Load weights strictly, then give the model a fresh head (`reset_classifier`) unless `reset_head` is False.
 
@@ -165,8 +149,7 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str, 
     if reset_head:  # weights without a head (a backbone) are fine: the head is new anyway
         prefix = classifier_name(model) + "."
         state = {**{prefix + k: v for k, v in model.get_classifier().state_dict().items()}, **state}
-    check_keys(model, state, source)
-    model.load_state_dict(state)
+    load_state(model, state, source)
     if reset_head:
         model.reset_classifier(classes)
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.ops.im2col import as_float
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -17,6 +17,8 @@ def relu(x: np.ndarray) -> np.ndarray:
 
 def leaky_relu(x: np.ndarray, slope: float = 0.01) -> np.ndarray:
     """x where x > 0, slope*x elsewhere: negatives keep a small gradient."""
+    if not math.isfinite(slope):
+        raise SettingError("slope", f"must be a finite number, got {slope}")
     values = as_float(x)
     return np.where(values > 0, values, slope * values).astype(values.dtype)
 

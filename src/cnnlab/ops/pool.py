@@ -20,6 +20,9 @@ def pool_windows(
     kh, kw = as_pair(kernel, "kernel")
     sh, sw = as_pair(kernel if stride is None else stride, "stride")
     ph, pw = as_pair(padding, "padding")
+    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+        raise CnnlabError(f"pooling kernel ({kh}, {kw}) and stride ({sh}, {sw}) must be at least 1, padding ({ph}, {pw}) "
+                          "at least 0")
     if 2 * ph > kh or 2 * pw > kw:
         raise CnnlabError(f"pooling padding ({ph}, {pw}) must be at most half the kernel ({kh}, {kw})")
     ho, wo = output_size(x4.shape[2], kh, sh, ph), output_size(x4.shape[3], kw, sw, pw)

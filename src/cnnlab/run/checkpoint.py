@@ -14,13 +14,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, first_line
 from cnnlab.run.record import ModelRecord
 
 if TYPE_CHECKING:
     from cnnlab.settings import Settings
 
 FORMAT = "cnnlab-checkpoint-1"
+TEMPORARY = ".tmp"  # in the name of a checkpoint being written, until it is renamed into place
 
 
 def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -54,10 +55,24 @@ def save_checkpoint(path: str | Path, sections: dict[str, dict[str, torch.Tensor
         optim_tensors, meta["optimizer"] = flatten_optimizer(optimizer)
         tensors.update({k: v.detach().cpu().contiguous() for k, v in optim_tensors.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(tensors, str(temp), metadata={"cnnlab": json.dumps(meta)})
-    os.replace(temp, path)
+    temp = path.with_name(f".{path.name}{TEMPORARY}{os.getpid()}")
+    try:
+        save_file(tensors, str(temp), metadata={"cnnlab": json.dumps(meta)})
+        os.replace(temp, path)
+    except Exception as err:  # a full disk, a quota, a vanished folder: safetensors and os raise their own kinds
+        temp.unlink(missing_ok=True)
+        kept = "the previous one is kept" if path.exists() else "there is no earlier one"
+        raise CnnlabError(f"could not write the checkpoint {path} ({first_line(err)}); {kept}") from None
     return path
+
+
+def remove_temporary(folder: Path) -> list[Path]:
+    """Delete what an interrupted save left in a checkpoints folder (its temporary files); return what went."""
+    stale = sorted(folder.glob(f".*{TEMPORARY}*")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict | None, dict]:

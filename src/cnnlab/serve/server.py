@@ -1,5 +1,6 @@
 """Run the app under uvicorn: in the foreground (the CLI), or in a thread on a free loopback port (tests, bench)."""
 
+import math
 import os
 import socket
 import threading
@@ -11,24 +12,43 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import SettingError
 from cnnlab.inference.exported import load_any
 from cnnlab.serve.app import ENVIRONMENT, ServeOptions, create_app, environment_value
+from cnnlab.serve.limits import whole_number
+
+MAX_PORT = 65535
+# How long an idle keep-alive connection stays open: longer than clients keep theirs (httpx 5 s, aiohttp 15 s), so a
+# client never sends on a connection the server is closing at that moment (uvicorn's 5 s races httpx's 5 s: a reset)
+KEEP_ALIVE_S = 30
 
 
 def run_server(source: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          options: ServeOptions | None = None) -> None:
-    """Serve a run or exported model until interrupted; several workers are separate processes, each with the model."""
+               options: ServeOptions | None = None) -> None:
+    """Serve a run or exported model until interrupted; several workers are separate processes, each with the model.
+
+    `port` 0 takes any free port (uvicorn's log says which).
+    """
+    check_address(host, port, workers)
     options = options or ServeOptions()
-    if workers < 1:
-        raise CnnlabError(f"`workers` must be at least 1, not {workers}")
     if workers == 1:
-        uvicorn.run(create_app(source, options), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(source, options), host=host, port=port, log_level="info",
+                    timeout_keep_alive=KEEP_ALIVE_S)
         return
     load_any(source)  # a bad path is one error here, not one per worker process
     os.environ[ENVIRONMENT] = environment_value(source, options)
     uvicorn.run("cnnlab.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+                log_level="info", timeout_keep_alive=KEEP_ALIVE_S)
+
+
+def check_address(host: str, port: int, workers: int) -> None:
+    """Refuse a host that is not a name, a port outside 0..65535 (0: any free one) and fewer than one worker."""
+    if not isinstance(host, str) or not host.strip():
+        raise SettingError("host", f"must be an address or a host name, got {host!r}")
+    whole_number("port", port, -math.inf)
+    if not 0 <= port <= MAX_PORT:
+        raise SettingError("port", f"must be between 0 (any free port) and {MAX_PORT}, got {port}")
+    whole_number("workers", workers, 1)
 
 
 @contextmanager
@@ -37,7 +57,7 @@ def running(app: FastAPI, host: str = "127.0.0.1", timeout: float = 30.0) -> Ite
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

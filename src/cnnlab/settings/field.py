@@ -72,6 +72,8 @@ def check_field(name: str, annotation: Any, rule: Rule, value: Any) -> Any:
         raise SettingError(name, f"must be {_type_name(kind)}, got {value!r}")
     if kind is float and not math.isfinite(value):
         raise SettingError(name, f"must be a finite number, got {value!r}")
+    if kind is str and not value.strip():
+        raise SettingError(name, "must not be empty")
     if rule.choices is not None and value not in rule.choices:
         raise SettingError(name, f"{value!r} is not one of: {', '.join(map(str, rule.choices))}")
     bounds = ((rule.min, lambda v, b: v >= b, "at least"), (rule.above, lambda v, b: v > b, "above"),

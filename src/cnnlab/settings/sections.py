@@ -21,6 +21,12 @@ def check_freeze(value: str) -> None:
         raise SettingError("freeze", f"{value!r} is not one of: none, backbone, or a number of stages (e.g. 2)")
 
 
+def check_name(value: str) -> None:
+    """A run directory's name: one folder, inside `out`."""
+    if "/" in value or "\\" in value or value in (".", ".."):
+        raise SettingError("name", f"{value!r} must be one folder's name (no / or \\, not . or ..): the run goes in `out`")
+
+
 def check_recipe(value: str) -> None:
     """A recipe's name."""
     if value not in RECIPES:
@@ -69,7 +75,7 @@ class ModelSettings(Section):
     fine_tune: int = setting(
         0, "Train only the head for this many epochs, then unfreeze (to `freeze`) at lower backbone rates.", min=0)
     lr_mult_backbone: float | None = setting(
-        None, "Backbone learning rate = `lr` x this (default 0.1 with `fine_tune`, else 1).", min=0)
+        None, "Backbone learning rate = `lr` x this (default 0.1 with `fine_tune`, else 1).", min=0, max=100)
     keep_head: bool = setting(False, "Keep the pretrained head (same classes) instead of a new one.")
     preprocess: str = setting("data", "Input size and mean/std from the data or from the pretrained weights.",
                               choices=("data", "weights"))
@@ -144,7 +150,7 @@ class RunSettings(Section):
                        choices=("none", "flip", "shift"))
     patience: int | None = setting(None, "Stop after this many epochs without a better validation accuracy.", min=1)
     out: str = setting("runs", "Folder that holds run directories.")
-    name: str | None = setting(None, "Run directory name (default: model-data-time).")
+    name: str | None = setting(None, "Run directory name (default: model-data-time).", check=check_name)
     recipe: str | None = setting(None, "Preset settings that explicit ones override.", check=check_recipe)
     devices: int | None = setting(None, "Train with DDP on this many processes of this machine (one per GPU).",
                                   min=1, max=1024)

@@ -17,11 +17,11 @@ from cnnlab.data import pipeline
 from cnnlab.data.dataset import Dataset
 from cnnlab.errors import SettingError
 from cnnlab.models import create_model
+from cnnlab.models.freeze import freeze, phase_freeze
 from cnnlab.models.pretrained import apply_pretrained
 from cnnlab.run.record import ModelRecord
 from cnnlab.settings import Settings
 from cnnlab.train import distributed
-from cnnlab.models.freeze import freeze, phase_freeze
 from cnnlab.train.imbalance import balance
 from cnnlab.train.optim import build_optimizer
 from cnnlab.train.precision import bf16_speedup, pick_dtype

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from cnnlab import events
-from cnnlab.errors import CnnlabError, SettingError
+from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.train.precision import pick_device
 
 LOST_SIGNS = ("Connection closed by peer", "Connection reset by peer", "Timed out", "timed out", "Broken pipe")
@@ -104,11 +104,6 @@ def lost_contact(err: BaseException) -> bool:
     """Whether a collective failed because another rank died or stopped answering."""
     return isinstance(err, dist.DistError) or any(sign in str(err) for sign in LOST_SIGNS)
 
-
-def first_line(err: BaseException) -> str:
-    """The first line of an error's message (its type when it has none)."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def describe(world: World, device: torch.device, batch_size: int, lr: float) -> str:

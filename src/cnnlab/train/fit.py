@@ -4,9 +4,9 @@ from pathlib import Path
 
 from cnnlab import events
 from cnnlab.data.pipeline import load_data
-from cnnlab.errors import CnnlabError, SettingError
+from cnnlab.errors import SettingError
 from cnnlab.models.pretrained import run_model_name
-from cnnlab.run.checkpoint import read_settings
+from cnnlab.run.checkpoint import read_settings, remove_temporary
 from cnnlab.run.directory import RunDir, default_run_name
 from cnnlab.settings import Settings, resolve
 from cnnlab.train import distributed
@@ -39,27 +39,42 @@ def fit_here(settings: Settings, resume: str | Path | None = None) -> TrainResul
     with distributed.session(settings.run.device, settings.run.dist_timeout) as world:
         check_world(settings, world)
         data = load_data(settings)
-        if resume is None:
-            name = settings.run.name or default_run_name(settings.model.model, settings.data.data)
-            run = RunDir(distributed.share_from_main(world, lambda: RunDir.create(settings.run.out, name).path))
-        else:
-            run = RunDir.open(resume)
         parts = assemble(settings, data, world)
-        trainer = Trainer(parts, run)
         if world.distributed:
             events.note(distributed.describe(world, parts.device, settings.optim.batch_size, settings.optim.lr))
-        if resume is not None:
-            last = run.checkpoints / "last.safetensors"
-            if not last.exists():
-                raise CnnlabError(f"{run.path} has no checkpoint to resume from yet (checkpoints/last.safetensors)")
+        config = {"settings": settings.to_dict(), "model": parts.record.to_dict(), "skipped": data.skipped}
+        run = opened(resume, world) if resume is not None else created(settings, world, config)
+        trainer = Trainer(parts, run)
+        last = run.checkpoints / "last.safetensors"
+        if resume is not None and last.exists():
             trainer.restore(last)
-            if world.is_main:
-                run.truncate_metrics(trainer.epoch)
             events.note(f"resuming {run.path} after epoch {trainer.epoch}")
-        elif world.is_main:
-            run.write_config({"settings": settings.to_dict(), "model": parts.record.to_dict(),
-                              "skipped": data.skipped})
+        elif resume is not None:
+            events.note(f"{run.path} stopped before its first checkpoint: training it from the start")
+        if world.is_main:
+            run.truncate_metrics(trainer.epoch)  # rows written after the checkpoint a resume starts from
         return trainer.fit()
+
+
+def created(settings: Settings, world: distributed.World, config: dict) -> RunDir:
+    """A new run directory holding its config (made by rank 0, once everything the run needs was built: a run that
+    cannot start leaves no directory behind)."""
+    def make() -> Path:
+        name = settings.run.name or default_run_name(settings.model.model, settings.data.data)
+        run = RunDir.create(settings.run.out, name)
+        run.write_config(config)
+        return run.path
+
+    return RunDir(distributed.share_from_main(world, make))
+
+
+def opened(path: str | Path, world: distributed.World) -> RunDir:
+    """An existing run directory, cleared of what an interrupted checkpoint save left there."""
+    run = RunDir.open(path)
+    if world.is_main:
+        for stale in remove_temporary(run.checkpoints):
+            events.note(f"removed {stale.name}, left by an interrupted checkpoint save")
+    return run
 
 
 def with_run_architecture(settings: Settings) -> Settings:

@@ -4,8 +4,8 @@ import torch
 from torch import nn
 
 from cnnlab.errors import SettingError
-from cnnlab.settings import OptimSettings
 from cnnlab.models.freeze import head_parameter_ids
+from cnnlab.settings import OptimSettings
 from cnnlab.train.muon import Muon
 
 

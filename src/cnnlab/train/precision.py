@@ -22,6 +22,8 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise SettingError("device", "cuda: no CUDA device is available here (use cpu or auto)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SettingError("device", "mps: no Apple GPU (MPS) is available here (use cpu or auto)")
     return torch.device(name)
 
 

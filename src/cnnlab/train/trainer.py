@@ -13,14 +13,18 @@ from cnnlab import events
 from cnnlab.data.augment import resize
 from cnnlab.data.policies import dominant_labels
 from cnnlab.errors import CnnlabError
-from cnnlab.train.validation import predict_logits
+from cnnlab.models.freeze import train_mode
+from cnnlab.models.state import load_state
 from cnnlab.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.run.directory import RunDir
 from cnnlab.train import distributed
 from cnnlab.train.assemble import Parts
-from cnnlab.models.freeze import train_mode
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.stopwatch import Stopwatch
+from cnnlab.train.validation import predict_logits
+
+
+EXPLODED = 100.0  # a loss this many times the run's first (or than 1) stops it: it is diverging, not learning
 
 
 @dataclass
@@ -40,7 +44,7 @@ class Trainer:
     def __init__(self, parts: Parts, run: RunDir) -> None:
         """Start at epoch 0 with the first phase's optimizer and schedule."""
         self.parts, self.run, self.settings = parts, run, parts.settings
-        self.epoch, self.step, self.best_accuracy, self.bad_epochs = 0, 0, -1.0, 0
+        self.epoch, self.step, self.best_accuracy, self.bad_epochs, self.first_loss = 0, 0, -1.0, 0, 0.0
         self.optimizer, self.scheduler = parts.optimisation(0)
 
     @property
@@ -67,11 +71,16 @@ class Trainer:
         return loss.detach(), (logits.argmax(1) == dominant_labels(labels)).sum()
 
     def check_finite(self, loss: torch.Tensor, step: int) -> None:
-        """Stop the run on a NaN or infinite loss, naming the step and the last good checkpoint."""
+        """Stop the run on a NaN or infinite loss, or one that exploded (over EXPLODED times the run's first loss, and
+        over EXPLODED), naming the step and the last good checkpoint."""
         value = loss.item()
-        if not math.isfinite(value):
-            raise CnnlabError(f"the loss became {value} at epoch {self.epoch + 1}, step {step + 1}: training stopped; "
-                              f"the last good checkpoint is in {self.run.checkpoints} (try a lower `lr` or `grad_clip`)")
+        self.first_loss = self.first_loss or value
+        if not math.isfinite(value) or value > EXPLODED * max(self.first_loss, 1.0):
+            last = self.run.checkpoints / "last.safetensors"
+            kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
+            what = value if not math.isfinite(value) else f"{value:.3g} ({value / self.first_loss:.0f}x the first)"
+            raise CnnlabError(f"the loss became {what} at epoch {self.epoch + 1}, step {step + 1}: training stopped; "
+                              f"{kept} (try a lower `lr` or a `grad_clip`)")
 
     def train_epoch(self) -> dict:
         """One pass over the training set (or up to `max_steps`); stops the run on a NaN or infinite loss."""
@@ -125,7 +134,8 @@ class Trainer:
                     **({"ema": parts.ema.state_dict()} if parts.ema else {})}
         described = {"epoch": self.epoch, "metrics": row, "model": parts.record.to_dict(),
                      "settings": self.settings.to_dict()}
-        meta = {**described, "step": self.step, "best_accuracy": self.best_accuracy, "bad_epochs": self.bad_epochs,
+        meta = {**described, "step": self.step, "first_loss": self.first_loss, "best_accuracy": self.best_accuracy,
+                "bad_epochs": self.bad_epochs,
                 "scheduler": self.scheduler.state_dict(), "scaler": parts.scaler.state_dict()}
         save_checkpoint(self.run.checkpoints / "last.safetensors", sections, self.optimizer.state_dict(), meta)
         if improved:
@@ -136,17 +146,22 @@ class Trainer:
         """Continue from a `last` checkpoint: weights, optimizer, schedule, EMA, RNG and counters."""
         parts = self.parts
         sections, optimizer, meta = load_checkpoint(path)
-        if 0 < self.settings.model.fine_tune < meta["epoch"]:  # the switch to the full phase came before this checkpoint
-            self.optimizer, self.scheduler = parts.optimisation(meta["epoch"])
-        parts.model.load_state_dict(sections["model"])
-        self.optimizer.load_state_dict(optimizer)
-        self.scheduler.load_state_dict(meta["scheduler"])
-        parts.scaler.load_state_dict(meta["scaler"])
-        if parts.ema is not None:
-            parts.ema.load_state_dict(sections["ema"])
-        parts.set_rng_state(sections["rng"])
+        try:
+            if 0 < self.settings.model.fine_tune < meta["epoch"]:  # the switch to the full phase came before it
+                self.optimizer, self.scheduler = parts.optimisation(meta["epoch"])
+            load_state(parts.model, sections["model"], str(path))
+            self.optimizer.load_state_dict(optimizer)
+            self.scheduler.load_state_dict(meta["scheduler"])
+            parts.scaler.load_state_dict(meta["scaler"])
+            if parts.ema is not None:
+                load_state(parts.ema, sections["ema"], str(path))
+            parts.set_rng_state(sections["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:  # a file edited or from another run
+            raise CnnlabError(f"{path}: not a checkpoint this run can resume from ({type(err).__name__}: {err})"
+                              ) from None
         self.epoch, self.best_accuracy, self.bad_epochs = meta["epoch"], meta["best_accuracy"], meta["bad_epochs"]
         self.step = meta.get("step", self.epoch * parts.steps_per_epoch)
+        self.first_loss = meta.get("first_loss", 0.0)
 
     def fit(self) -> TrainResult:
         """Train until the last epoch, `max_steps` or early stopping, logging and checkpointing every epoch."""

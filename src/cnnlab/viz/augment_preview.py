@@ -13,9 +13,9 @@ import torch
 
 from cnnlab.data import augment as ops
 from cnnlab.data.dataset import ImageSet
-from cnnlab.data.sources import load_dataset
 from cnnlab.data.decode import decode_files, decode_image
 from cnnlab.data.policies import POLICIES, Mixer, Policy
+from cnnlab.data.sources import load_dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.viz.plots import save_figure, show_image, tile_grid
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlab.viz.hooks import capture
+from cnnlab.errors import CnnlabError
+from cnnlab.viz.hooks import capture, conv_layers
 from cnnlab.viz.plots import save_with_colour_bar, tile_grid
 
 
@@ -15,6 +16,10 @@ def feature_maps(model: nn.Module, image: torch.Tensor, layers: list[str]) -> di
     model.eval()
     with capture(model, layers) as outputs:
         model(image[None])
+    flat = [name for name in layers if not isinstance(outputs.get(name), torch.Tensor) or outputs[name].dim() != 4]
+    if flat:
+        raise CnnlabError(f"layer {flat[0]!r} gives no feature maps (channels x height x width); layers that do: "
+                          f"{', '.join(conv_layers(model))}")
     return {name: outputs[name][0].float().cpu() for name in layers}
 
 

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.data.dataset import ImageSet
-from cnnlab.data.sources import load_dataset
 from cnnlab.data.loader import normalize
+from cnnlab.data.sources import load_dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.inference.loaded import build_model, load_model
 from cnnlab.models import create_model

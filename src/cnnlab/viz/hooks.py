@@ -16,10 +16,17 @@ def find_layer(model: nn.Module, name: str | None) -> tuple[str, nn.Module]:
         if name is None:
             raise CnnlabError("this model names no default layer: pass `layer` NAME (see `cnnlab summary`)")
     try:
+        if not name:
+            raise AttributeError(name)  # "" is the whole model to get_submodule, which is no layer
         return name, model.get_submodule(name)
     except AttributeError:
-        convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-        raise CnnlabError(f"no layer {name!r} in this model; its conv layers are: {', '.join(convs)}") from None
+        raise CnnlabError(f"no layer {name!r} in this model; its conv layers are: {', '.join(conv_layers(model))}"
+                          ) from None
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """The names of the model's convolutions."""
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
 @contextmanager
