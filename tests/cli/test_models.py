@@ -47,7 +47,7 @@ def test_unknown_family_is_a_one_line_error():
     command = [sys.executable, "-m", "cnnlab", "models", "--family", "transformer"]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: unknown model family 'transformer'; known: cifar-plain, cifar-resnet, convnet, fast, lenet, resnet, simplecnn, vgg"
+    assert result.stderr.strip() == "error: unknown model family 'transformer'; known: cifar-plain, cifar-resnet, convnet, efficientnet-lite, fast, lenet, resnet, simplecnn, vgg"
 
 
 def test_help_shows_an_example():

@@ -94,7 +94,7 @@ def test_list_models_orders_the_course_first_then_by_year():
 def test_list_models_filters_by_family():
     names = [info.name for info in list_models("resnet")]
     assert names == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
-    with pytest.raises(CnnlabError, match="unknown model family 'resnets'; known: cifar-plain, cifar-resnet, convnet, fast, lenet, resnet, simplecnn, vgg"):
+    with pytest.raises(CnnlabError, match="unknown model family 'resnets'; known: cifar-plain, cifar-resnet, convnet, efficientnet-lite, fast, lenet, resnet, simplecnn, vgg"):
         list_models("resnets")
 
 

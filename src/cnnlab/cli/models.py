@@ -24,6 +24,7 @@ COLUMNS = (
     ("year", "right"),
 )
 PAPER = 4  # the only column that gives way (with an ellipsis) on a narrow terminal
+MIN_PAPER = 12  # fewer characters of a title than this say nothing: the column is left out
 TIMM_NOTE = "plus timm/<name> for any timm model (pip install 'cnnlab[timm]')"
 
 
@@ -53,14 +54,18 @@ def table_row(info: "ModelInfo") -> tuple[str, ...]:
 
 
 def zoo_table(infos: list["ModelInfo"], width: int) -> Table:
-    """A Rich table of the models that fits `width` columns by shortening only the paper titles."""
+    """A Rich table of the models that fits `width` columns by shortening only the paper titles, or leaving them out
+    when fewer than MIN_PAPER characters of them would fit."""
     rows = [table_row(info) for info in infos]
     widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, (header, _) in enumerate(COLUMNS)]
     # Each column costs a border and two padding spaces, plus the closing border.
-    widths[PAPER] = min(widths[PAPER], max(12, width - (sum(widths) - widths[PAPER]) - 3 * len(COLUMNS) - 1))
+    room = width - (sum(widths) - widths[PAPER]) - 3 * len(COLUMNS) - 1
+    shown = [i for i in range(len(COLUMNS)) if i != PAPER or room >= MIN_PAPER]
+    widths[PAPER] = min(widths[PAPER], room)
     table = Table(title="cnnlab model zoo", caption=escape(TIMM_NOTE))
-    for (header, justify), column_width in zip(COLUMNS, widths, strict=True):
-        table.add_column(header, justify=justify, no_wrap=True, overflow="ellipsis", width=column_width)
+    for i in shown:
+        header, justify = COLUMNS[i]
+        table.add_column(header, justify=justify, no_wrap=True, overflow="ellipsis", width=widths[i])
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(row[i] for i in shown))
     return table

@@ -51,7 +51,7 @@ def evaluate_on(
     batches = batch_source(dataset.val, 256, workers=workers)
     logits, labels, worst = logits_and_worst(loaded, batches, top_losses, tta)
     report = class_report(logits, labels)
-    out = Path(out) if out else loaded.path.parent.parent / "eval"
+    out = Path(out) if out else loaded.home / "eval"
     out.mkdir(parents=True, exist_ok=True)
     predicted = logits.argmax(1)
     captions = [

@@ -85,7 +85,7 @@ def summary_rows(loaded: LoadedModel) -> tuple[list[list[object]], str]:
 def write_report(run: str | Path, out: str | Path | None = None, samples: int = 8, workers: int = 4) -> Path:
     """Evaluate a run and write its report: one HTML file with every picture inlined (default RUN/report.html)."""
     loaded = load_model(run)
-    run_dir = RunDir.open(loaded.path.parent.parent)
+    run_dir = RunDir.open(loaded.home)
     config, history = run_dir.read_config(), run_dir.read_metrics()
     assets = run_dir.path / "report"
     assets.mkdir(exist_ok=True)

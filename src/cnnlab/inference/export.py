@@ -37,11 +37,9 @@ class Verification:
         return self.top1_agree == self.images and self.max_abs_diff <= TOLERANCE
 
 
-def default_path(run: str | Path, fmt: str) -> Path:
-    """`RUN/export/model.onnx` (or `.torchscript.pt`) for a run directory; beside a checkpoint file otherwise."""
-    run = Path(run)
-    folder = run / "export" if run.is_dir() else run.parent.parent / "export"
-    return folder / f"model{FORMATS[fmt]}"
+def default_path(loaded: LoadedModel, fmt: str) -> Path:
+    """`RUN/export/model.onnx` (or `.torchscript.pt`): in the run directory, or a folder named after a zoo model."""
+    return loaded.home / "export" / f"model{FORMATS[fmt]}"
 
 
 def export_model(
@@ -56,7 +54,7 @@ def export_model(
     if opset is not None:
         check_opset(opset)
     loaded = load_model(run)
-    path = Path(out) if out else default_path(run, fmt)
+    path = Path(out) if out else default_path(loaded, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros((2 if dynamic_batch else 1, *loaded.input_shape))
     if fmt == "onnx":
@@ -130,16 +128,17 @@ def write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> No
 
 
 def verification_images(loaded: LoadedModel, images: list[str | Path] | None, count: int) -> torch.Tensor:
-    """uint8 images to check with: the files named, else the first `count` of the run's evaluation split."""
+    """uint8 images to check with: the files named, else the first `count` of the run's evaluation split, else (a
+    model without a dataset, such as a zoo model with ImageNet weights) `count` seeded random images."""
     if images:
         pixels, _, _ = loaded.decode(expand_images(images)[:count])
         return pixels
+    if loaded.settings is None:
+        generator = torch.Generator().manual_seed(0)
+        return torch.randint(0, 256, (count, *loaded.input_shape), dtype=torch.uint8, generator=generator)
     from cnnlab.data.loader import batch_source  # the data loads only when no images are named
 
-    if loaded.settings is None:
-        raise SettingError("images", "are needed to verify the export: this checkpoint does not name its dataset")
-    dataset = loaded.dataset()
-    return next(iter(batch_source(dataset.val, count)))[0]
+    return next(iter(batch_source(loaded.dataset().val, count)))[0]
 
 
 def verify(reference: LoadedModel, exported: LoadedModel, images: torch.Tensor) -> Verification:

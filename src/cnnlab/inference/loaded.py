@@ -13,7 +13,8 @@ from cnnlab.data.loader import normalize
 from cnnlab.data.sources import load_dataset
 from cnnlab.data.tta import tta_logits
 from cnnlab.errors import CnnlabError, SettingError
-from cnnlab.models import create_model
+from cnnlab.models import create_model, model_info
+from cnnlab.models.pretrained import download_state, torchvision_weights
 from cnnlab.models.state import load_state
 from cnnlab.run.checkpoint import checkpoint_path, load_checkpoint, read_record, read_settings
 from cnnlab.run.record import ModelRecord
@@ -30,6 +31,12 @@ class LoadedModel:
     meta: dict
     path: Path
     exported: str | None = None
+
+    @property
+    def home(self) -> Path:
+        """Where its outputs (eval/, viz/, export/) go by default: the run directory of a checkpoint, a folder named
+        after a zoo model that was loaded by its name."""
+        return self.path.parent.parent if self.path.suffix else self.path
 
     @property
     def classes(self) -> list[str]:
@@ -86,7 +93,10 @@ def build_model(record: ModelRecord) -> nn.Module:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild a trained model (architecture, classes, mean/std) from a run directory or checkpoint file."""
+    """Rebuild a trained model (architecture, classes, mean/std) from a run directory or checkpoint file; or a zoo
+    model named instead (`efficientnet_lite0`) with its ImageNet weights."""
+    if not Path(path).exists() and has_imagenet_weights(str(path)):
+        return pretrained_model(str(path), device)
     file = checkpoint_path(path)
     sections, _, meta = load_checkpoint(file)
     record = read_record(meta, str(file))
@@ -97,3 +107,24 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     model.to(device).eval()
     return LoadedModel(model, record, meta, file)
 
+
+def has_imagenet_weights(name: str) -> bool:
+    """Whether a name is a zoo model (without variants) that has ImageNet weights."""
+    try:
+        return model_info(name).weights is not None
+    except CnnlabError:
+        return False
+
+
+def pretrained_model(name: str, device: str | torch.device = "cpu") -> LoadedModel:
+    """A zoo model with its ImageNet weights, ready as a trained run is: its 1,000 classes, its input and
+    preprocessing from the weights' description."""
+    weights = torchvision_weights(name, "imagenet")
+    model = create_model(name)
+    load_state(model, download_state(weights), f"{name}'s {type(weights).__name__}.{weights.name}")
+    transform = weights.transforms()
+    size = transform.crop_size[0]
+    record = ModelRecord(name, tuple(weights.meta["categories"]), (3, size, size), tuple(transform.mean),
+                         tuple(transform.std), f"{type(weights).__name__}.{weights.name}")
+    metrics = dict(weights.meta.get("_metrics", {}).get("ImageNet-1K", {}))
+    return LoadedModel(model.to(device).eval(), record, {"metrics": metrics}, Path(name))

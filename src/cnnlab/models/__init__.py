@@ -4,7 +4,7 @@ Importing this package registers every model (simplecnn, convnet, lenet5, vgg*, 
 plain<depth>/resnet<depth>); `timm/<name>` is built on demand.
 """
 
-from cnnlab.models import cifar_resnet, convnet, fast, lenet, resnet, simple, vgg  # noqa: F401  (importing registers them)
+from cnnlab.models import cifar_resnet, convnet, efficientnet_lite, fast, lenet, resnet, simple, vgg  # noqa: F401,E501
 from cnnlab.models.base import ZooModel
 from cnnlab.models.registry import ModelInfo, create_model, list_models, model_info, register_model
 from cnnlab.models.spec import format_spec, parse_spec

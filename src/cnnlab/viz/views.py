@@ -16,7 +16,7 @@ from cnnlab.viz.plots import save_heatmap_grid
 
 def output_folder(loaded: LoadedModel, out: str | Path | None) -> Path:
     """`out`, or the run directory's viz/ folder; created."""
-    folder = Path(out) if out else loaded.path.parent.parent / "viz"
+    folder = Path(out) if out else loaded.home / "viz"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -34,7 +34,7 @@ def filters_png(run: str | Path, layer: str | None = None, out: str | Path | Non
     """A grid of a conv layer's filters (default: the first)."""
     loaded = load_model(run)
     name = (layer or "first-conv").replace(".", "-")
-    return save_filters(loaded.model, output_folder(loaded, out) / f"filters-{name}.png", layer, f"{loaded.path.parent.parent.name}: ")
+    return save_filters(loaded.model, output_folder(loaded, out) / f"filters-{name}.png", layer, f"{loaded.home.name}: ")
 
 
 def featuremap_pngs(run: str | Path, image: str | Path, layers: list[str] | None = None,
