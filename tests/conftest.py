@@ -49,6 +49,17 @@ def write_colour_images(root: Path, per_class: int, seed: int, size: int = 32) -
             write_png(image, str(root / name / f"{i:03d}.png"))
 
 
+def write_grey_images(root, per_class: int = 4) -> None:
+    """Grey PNGs (mode L) in two classes, dark and light."""
+    from PIL import Image
+
+    for name, level in (("dark", 40), ("light", 200)):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.new("L", (12, 12), level + i).save(root / name / f"{i}.png")
+
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(run directory, its root folder) of a run that tells red, green and blue images apart."""

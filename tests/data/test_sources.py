@@ -13,6 +13,8 @@ from torchvision.datasets import cifar as tv_cifar
 from cnnlab.data.sources import CIFAR_MEAN, load_dataset
 from cnnlab.errors import CnnlabError
 
+from conftest import write_grey_images
+
 from conftest import COLOURS, write_colour_images
 
 
@@ -122,3 +124,21 @@ def test_cifar10_loads_through_torchvision(tmp_path, monkeypatch):
 def test_missing_named_dataset_says_how_to_get_it(tmp_path):
     with pytest.raises(CnnlabError, match="`download`"):
         load_dataset("mnist", data_dir=str(tmp_path))
+
+
+def test_a_folder_of_grey_images_stays_grey_unless_rgb_is_asked_for(tmp_path, heard):
+    write_grey_images(tmp_path / "grey")
+    assert load_dataset(str(tmp_path / "grey")).input_shape == (1, 12, 12)
+    rgb = load_dataset(str(tmp_path / "grey"), channels=3)
+    assert rgb.input_shape == (3, 12, 12) and torch.equal(rgb.train.images[:, 0], rgb.train.images[:, 2])
+    assert "the images are grey: each is repeated to 3 channels" in heard.lines
+
+
+def test_a_named_grey_dataset_is_repeated_to_rgb_when_asked(tmp_path, heard):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 6), ("t10k", 3)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    data = load_dataset("fashion-mnist", data_dir=str(tmp_path), channels=3)
+    assert data.input_shape == (3, 28, 28) and len(data.mean) == len(data.std) == 3
+    assert torch.equal(data.train.images[:, 1], data.train.images[:, 0]) and "made 3" in heard.lines

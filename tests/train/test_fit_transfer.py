@@ -88,3 +88,17 @@ def test_preprocess_weights_takes_the_input_size_and_statistics_of_the_pretraine
     source_record = json.loads((source_dir / "config.json").read_text())["model"]
     assert list(borrowed.mean) == source_record["mean"] and list(borrowed.std) == source_record["std"]
     assert borrowed.mean != own.mean and borrowed.input_shape == (3, 32, 32)
+
+
+def test_grey_images_train_on_one_channel_from_scratch_and_three_for_rgb_weights(trained_run, tmp_path, heard):
+    from conftest import write_grey_images
+
+    source_dir, _ = trained_run
+    write_grey_images(tmp_path / "grey" / "train")
+    write_grey_images(tmp_path / "grey" / "test", per_class=2)
+    scratch = fit(data=str(tmp_path / "grey"), epochs=1, batch_size=4, out=str(tmp_path), name="scratch")
+    assert json.loads((scratch.run_dir / "config.json").read_text())["model"]["input_shape"][0] == 1
+    tuned = fit(data=str(tmp_path / "grey"), pretrained=str(source_dir), epochs=1, batch_size=4, out=str(tmp_path),
+                name="tuned")
+    assert json.loads((tuned.run_dir / "config.json").read_text())["model"]["input_shape"][0] == 3
+    assert "repeated to 3 channels, as the weights take RGB" in heard.lines

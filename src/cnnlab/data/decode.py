@@ -54,6 +54,7 @@ _CHUNK = 256
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
 _JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+_GREY_MODES = _SIXTEEN_BIT_MODES | {"1", "L", "LA", "La", "F"}
 _MAGIC = (
     ("JPEG", _JPEG_SIGNATURE),
     ("PNG", b"\x89PNG"),
@@ -141,13 +142,13 @@ def decode_image(source: str | os.PathLike | bytes, channels: int = 3, size: Siz
     return _resize([image], size)[0].contiguous()
 
 
-def probe_sizes(paths: Iterable[str | os.PathLike]) -> list[tuple[int, int]]:
-    """(height, width) of each file, read from its header; unreadable ones are left out."""
+def probe_sizes(paths: Iterable[str | os.PathLike]) -> list[tuple[int, int, bool]]:
+    """(height, width, whether it is grey) of each file, read from its header; unreadable ones are left out."""
     sizes = []
     for path in paths:
         try:
             with Image.open(path) as image:
-                sizes.append((image.height, image.width))
+                sizes.append((image.height, image.width, image.mode in _GREY_MODES))
         except (OSError, Image.DecompressionBombError):  # UnidentifiedImageError is an OSError
             continue
     return sizes

@@ -11,7 +11,7 @@ from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.policies import Mixer, Policy
 from cnnlab.data.sources import load_dataset
 from cnnlab.errors import CnnlabError, SettingError
-from cnnlab.models.pretrained import weights_preprocessing
+from cnnlab.models.pretrained import weights_channels, weights_preprocessing
 from cnnlab.settings import Settings
 
 INIT_SAMPLE = 5000  # training images that data-dependent initialisations (patch whitening) see
@@ -27,8 +27,9 @@ def load_data(settings: Settings) -> Dataset:
             raise SettingError("image_size", "conflicts with `preprocess` weights, which sizes images as the weights "
                                "were trained")
         weights = weights_preprocessing(model.model, model.pretrained)
+    channels = weights_channels(model.pretrained) if model.pretrained else None
     dataset = load_dataset(data.data, data_dir=data.data_dir, download=data.download, val_split=data.val_split,
-                           seed=settings.run.seed, size=weights.size if weights else data.image_size,
+                           seed=settings.run.seed, channels=channels, size=weights.size if weights else data.image_size,
                            stream=data.stream)
     if "workers" in settings.explicit() and not dataset.streamed:
         raise SettingError("workers", f"applies to images streamed from disk (`stream`); {dataset.name} is held in "

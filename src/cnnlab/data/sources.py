@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from cnnlab import events
+from cnnlab.data.augment import GRAY_WEIGHTS
 from cnnlab.data.cache import cache_root, decode_cached
 from cnnlab.data.dataset import Dataset, ImageSet
 from cnnlab.data.decode import Size, probe_sizes
@@ -46,6 +47,16 @@ def resized(images: torch.Tensor, size: int | tuple[int, int], chunk: int = 4096
     return out
 
 
+def with_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 images (N, C, H, W) with `channels`: grey repeated to RGB, RGB to its ITU-R 601 luma, others as they are."""
+    if images.shape[1] == channels:
+        return images
+    if images.shape[1] == 1:
+        return images.repeat(1, channels, 1, 1)
+    weights = torch.tensor(GRAY_WEIGHTS, dtype=torch.float32).view(1, 3, 1, 1)
+    return (images.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
+
+
 def decode_split(files: FileList, channels: int, size: Size, what: str) -> ImageSet:
     """Decode a file list (through the cache), keeping what decodes and recording what does not."""
     images, labels, skipped = decode_cached(files.paths, files.labels, channels, size, f"decoding {what}")
@@ -56,7 +67,7 @@ def decode_split(files: FileList, channels: int, size: Size, what: str) -> Image
 
 
 def load_folder(
-    root: str | Path, val_split: float | None = None, seed: int = 0, channels: int = 3, size: Size = None,
+    root: str | Path, val_split: float | None = None, seed: int = 0, channels: int | None = None, size: Size = None,
     stream: bool | None = None,
 ) -> Dataset:
     """An image folder, in memory or (stream=True, or when too large for memory) streamed from disk.
@@ -64,11 +75,19 @@ def load_folder(
     A folder with train/ and val/ (or test/) trees keeps that split, and a `val_split` for it is refused; one tree is
     split per class by `val_split` (default 0.1) with `seed`. `size` is decode_image's: an int resizes the short side
     and centre-crops a square, (H, W) resizes exactly. Without it, images keep their own size when they all share one,
-    else they are resized to a common one. Mean/std are computed on the training images (a sample when streaming).
+    else they are resized to a common one. Without `channels`, grey images (every one of a sample of headers) are
+    kept grey, one channel, and others RGB. Mean/std are computed on the training images (a sample when streaming).
     """
     root = Path(root).expanduser()
     classes, train_files, val_files, own_split = scan_folder(root, val_split, seed)
-    size = size or common_size(train_files)
+    probes = probe_sizes(sample_files(train_files, SIZE_PROBES).paths)
+    if not probes:
+        raise CnnlabError(f"none of the {len(train_files.paths)} image files could be read")
+    grey = all(is_grey for _, _, is_grey in probes)
+    if grey and channels == 3:
+        events.note(f"{root.name}: the images are grey: each is repeated to 3 channels, as the weights take RGB")
+    channels = channels or (1 if grey else 3)
+    size = size or common_size(probes)
     shape = (size, size) if isinstance(size, int) else tuple(size)
     skipped = sorted(set(train_files.skipped + val_files.skipped))
     if stream is None:
@@ -89,12 +108,10 @@ def load_folder(
     return Dataset(root.name, classes, train, val, mean, std, skipped, own_split)
 
 
-def common_size(files: FileList) -> int | tuple[int, int]:
-    """The (height, width) all images share, or (when they differ) the median short side, at most MIXED_SIZE_CAP,
-    to which each image's short side is resized before a centre crop."""
-    sizes = probe_sizes(sample_files(files, SIZE_PROBES).paths)
-    if not sizes:
-        raise CnnlabError(f"none of the {len(files.paths)} image files could be read")
+def common_size(probes: list[tuple[int, int, bool]]) -> int | tuple[int, int]:
+    """The (height, width) all probed images share, or (when they differ) the median short side, at most
+    MIXED_SIZE_CAP, to which each image's short side is resized before a centre crop."""
+    sizes = [(h, w) for h, w, _ in probes]
     if len(set(sizes)) == 1:
         return sizes[0]
     short = sorted(min(h, w) for h, w in sizes)[len(sizes) // 2]
@@ -115,10 +132,10 @@ def memory_budget() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
-def load_sample(size: Size = None, stream: bool | None = None) -> Dataset:
+def load_sample(size: Size = None, stream: bool | None = None, channels: int | None = None) -> Dataset:
     """The CIFAR-10 subset embedded in the package (500 train and 100 test images per class), with CIFAR-10's
     statistics."""
-    data = load_folder(SAMPLE_DIR, size=size, stream=stream)
+    data = load_folder(SAMPLE_DIR, size=size, stream=stream, channels=channels)
     data.name, data.mean, data.std = "sample", CIFAR_MEAN, CIFAR_STD
     return data
 
@@ -218,25 +235,30 @@ def load_dataset(
     download: bool = False,
     val_split: float | None = None,
     seed: int = 0,
-    channels: int = 3,
+    channels: int | None = None,
     size: Size = None,
     stream: bool | None = None,
 ) -> Dataset:
     """A named source (sample, cifar10, cifar100, mnist, fashion-mnist) or the path of an image folder; `size`
-    resizes any of them. An argument the source has no use for is refused, naming it."""
+    resizes any of them, `channels` (1 or 3) makes grey images RGB or RGB grey (by default, grey stays grey). An
+    argument the source has no use for is refused, naming it."""
     if source in NAMED:
         refuse_for(source, val_split=(val_split, "it has its own test split; it applies to image folders"),
                    stream=(stream or None, "its files are read into memory whole; it applies to image folders"))
         data = NAMED[source](data_dir=data_dir, download=download)
-        if size:
-            data.train = ImageSet(resized(data.train.images, size), data.train.labels)
-            data.val = ImageSet(resized(data.val.images, size), data.val.labels)
+        if channels and channels != data.input_shape[0]:
+            events.note(f"{source}: {data.input_shape[0]} channel(s) made {channels}, as the model takes them")
+            data.mean, data.std = (tuple(sum(stat) / len(stat) for _ in range(channels)) for stat in (data.mean, data.std))
+        for part in ("train", "val"):
+            split = getattr(data, part)
+            images = with_channels(split.images, channels) if channels else split.images
+            setattr(data, part, ImageSet(resized(images, size) if size else images, split.labels))
         return data
     why = "applies to the named datasets (cifar10, cifar100, mnist, fashion-mnist), not to image folders"
     refuse_for(source, data_dir=(data_dir, why), download=(download or None, why))
     if source == "sample":
         refuse_for(source, val_split=(val_split, "it has its own test split; it applies to image folders"))
-        return load_sample(size=size, stream=stream)
+        return load_sample(size=size, stream=stream, channels=channels)
     if Path(source).expanduser().is_dir():
         return load_folder(source, val_split=val_split, seed=seed, channels=channels, size=size, stream=stream)
     raise SettingError("data", f"{source!r} is neither a dataset ({', '.join(SOURCES)}) nor an image folder")

@@ -192,6 +192,18 @@ def run_model_name(source: str) -> str | None:
     return record.architecture if record else None
 
 
+def weights_channels(source: str) -> int | None:
+    """The input channels the weights of `pretrained` SOURCE were trained on: a cnnlab run's own, a weights file's
+    first convolution's, RGB for the hubs' ImageNet weights; None when a file holds no convolution."""
+    if not is_local(source):
+        return 3
+    record = run_record(source)
+    if record is not None:
+        return record.in_chans
+    filters = [value for value in read_weights_file(Path(source).expanduser()).values() if value.ndim == 4]
+    return filters[0].shape[1] if filters else None
+
+
 def weights_preprocessing(model_name: str, source: str) -> Preprocessing:
     """The input size and mean/std the weights were trained with (a plain weights file does not say: an error)."""
     if is_local(source):
