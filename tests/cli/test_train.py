@@ -143,3 +143,36 @@ def test_cli_refuses_devices_under_torchrun(cli, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     code, _, err = cli("train", "--devices", "2", "--epochs", "1")
     assert code == 2 and "do not combine it with torchrun" in err
+
+
+def test_a_run_on_a_labels_file_is_read_back_by_evaluate_predict_and_export(tmp_path, cli):
+    import csv
+    import json
+    import shutil
+
+    from conftest import write_colour_images
+
+    write_colour_images(tmp_path / "by_class", per_class=8, seed=1, size=16)
+    (tmp_path / "photos").mkdir()
+    with open(tmp_path / "train.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image_id", "category", "fold"])
+        for folder in sorted((tmp_path / "by_class").iterdir()):
+            for i, file in enumerate(sorted(folder.iterdir())):
+                shutil.copy(file, tmp_path / "photos" / f"{folder.name}{i}.png")
+                writer.writerow([f"{folder.name}{i}.png", folder.name, "val" if i < 2 else "train"])
+    code, out, err = cli("train", "--data", str(tmp_path / "photos"), "--labels", str(tmp_path / "train.csv"),
+                         "--split-column", "fold", "--epochs", "2", "--batch-size", "8", "--out", str(tmp_path / "runs"),
+                         "--name", "labelled")
+    assert code in (0, None), err
+    assert "18 train / 6 val images, 3 classes" in err
+    run = tmp_path / "runs" / "labelled"
+    code, out, err = cli("evaluate", str(run), "--json")
+    assert code in (0, None), err
+    assert json.loads(out)["images"] == 6
+    code, out, err = cli("predict", str(run), str(tmp_path / "photos" / "red3.png"), "--json")
+    assert code in (0, None), err
+    assert json.loads(out)["predictions"][0]["top"][0]["class"] in ("blue", "green", "red")
+    code, _, err = cli("export", str(run))
+    assert code in (0, None), err
+    assert "top-1 agrees on 6/6" in err

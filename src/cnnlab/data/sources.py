@@ -15,6 +15,7 @@ from cnnlab.data.cache import cache_root, decode_cached
 from cnnlab.data.dataset import Dataset, ImageSet
 from cnnlab.data.decode import Size, probe_sizes
 from cnnlab.data.folder import FileList, sample_files, scan_folder
+from cnnlab.data.labels import LabelFile, read_labels
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError, SettingError
 
@@ -68,7 +69,7 @@ def decode_split(files: FileList, channels: int, size: Size, what: str) -> Image
 
 def load_folder(
     root: str | Path, val_split: float | None = None, seed: int = 0, channels: int | None = None, size: Size = None,
-    stream: bool | None = None,
+    stream: bool | None = None, labels: LabelFile | None = None,
 ) -> Dataset:
     """An image folder, in memory or (stream=True, or when too large for memory) streamed from disk.
 
@@ -77,9 +78,11 @@ def load_folder(
     and centre-crops a square, (H, W) resizes exactly. Without it, images keep their own size when they all share one,
     else they are resized to a common one. Without `channels`, grey images (every one of a sample of headers) are
     kept grey, one channel, and others RGB. Mean/std are computed on the training images (a sample when streaming).
+    With `labels` (a CSV file), the classes and the split come from the file and `root` only holds the images.
     """
     root = Path(root).expanduser()
-    classes, train_files, val_files, own_split = scan_folder(root, val_split, seed)
+    scan = read_labels(root, labels, val_split, seed) if labels else scan_folder(root, val_split, seed)
+    classes, train_files, val_files, own_split = scan
     probes = probe_sizes(sample_files(train_files, SIZE_PROBES).paths)
     if not probes:
         raise CnnlabError(f"none of the {len(train_files.paths)} image files could be read")
@@ -238,12 +241,14 @@ def load_dataset(
     channels: int | None = None,
     size: Size = None,
     stream: bool | None = None,
+    labels: LabelFile | None = None,
 ) -> Dataset:
     """A named source (sample, cifar10, cifar100, mnist, fashion-mnist) or the path of an image folder; `size`
     resizes any of them, `channels` (1 or 3) makes grey images RGB or RGB grey (by default, grey stays grey). An
     argument the source has no use for is refused, naming it."""
     if source in NAMED:
-        refuse_for(source, val_split=(val_split, "it has its own test split; it applies to image folders"),
+        refuse_for(source, labels=(labels, "it has its own labels; it applies to image folders"),
+                   val_split=(val_split, "it has its own test split; it applies to image folders"),
                    stream=(stream or None, "its files are read into memory whole; it applies to image folders"))
         data = NAMED[source](data_dir=data_dir, download=download)
         if channels and channels != data.input_shape[0]:
@@ -257,10 +262,12 @@ def load_dataset(
     why = "applies to the named datasets (cifar10, cifar100, mnist, fashion-mnist), not to image folders"
     refuse_for(source, data_dir=(data_dir, why), download=(download or None, why))
     if source == "sample":
-        refuse_for(source, val_split=(val_split, "it has its own test split; it applies to image folders"))
+        refuse_for(source, val_split=(val_split, "it has its own test split; it applies to image folders"),
+                   labels=(labels, "it has its own labels; it applies to image folders"))
         return load_sample(size=size, stream=stream, channels=channels)
     if Path(source).expanduser().is_dir():
-        return load_folder(source, val_split=val_split, seed=seed, channels=channels, size=size, stream=stream)
+        return load_folder(source, val_split=val_split, seed=seed, channels=channels, size=size, stream=stream,
+                           labels=labels)
     raise SettingError("data", f"{source!r} is neither a dataset ({', '.join(SOURCES)}) nor an image folder")
 
 

@@ -9,6 +9,7 @@ from torch import nn
 from cnnlab import events
 from cnnlab.data.dataset import Dataset
 from cnnlab.data.decode import decode_files
+from cnnlab.data.labels import label_file
 from cnnlab.data.loader import normalize
 from cnnlab.data.sources import load_dataset
 from cnnlab.data.tta import tta_logits
@@ -63,7 +64,8 @@ class LoadedModel:
         dataset = load_dataset(source, data_dir=data_dir or (trained.data_dir if own else None),
                                val_split=trained.val_split if own else None,
                                seed=self.settings.run.seed if own else 0, channels=self.record.in_chans,
-                               size=self.record.image_size, stream=trained.stream if own else None)
+                               size=self.record.image_size, stream=trained.stream if own else None,
+                               labels=label_file(trained) if own else None)
         if dataset.classes != self.classes:
             raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's "
                               f"{self.classes[:5]}...")

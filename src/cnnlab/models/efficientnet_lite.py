@@ -8,12 +8,17 @@ packaged_weights.py for the file, its hash, the key names and the preprocessing 
 """
 
 import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.models.base import ZooModel
-from cnnlab.models.packaged_weights import EfficientNetLite0_Weights, EfficientNetLite1_Weights, EfficientNetLite2_Weights
+from cnnlab.models.packaged_weights import (
+    EfficientNetLite0_Weights,
+    EfficientNetLite1_Weights,
+    EfficientNetLite2_Weights,
+)
 from cnnlab.models.registry import register_model
 
 STAGES = (  # expansion, kernel, stride, output channels, blocks: EfficientNet-B0's, which Lite0 keeps

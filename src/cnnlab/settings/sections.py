@@ -56,6 +56,15 @@ class DataSettings(Section):
     image_size: int | None = setting(
         None, "Resize images to this side (default: their own size, or the median short side of mixed sizes).",
         min=8, max=4096)
+    labels: str | None = setting(
+        None, "A CSV file of image paths and labels (as Kaggle's datasets come); the paths are relative to `data`, "
+        "the folder of the images.")
+    path_column: str | None = setting(None, "The labels file's column of paths (default: one called path, file, "
+                                      "filename, image, id, ...).")
+    label_column: str | None = setting(None, "The labels file's column of labels (default: one called label, class, "
+                                       "category or target).")
+    split_column: str | None = setting(None, "The labels file's column that says train, val or test (default: none; "
+                                       "`val_split` holds images out).")
     stream: bool | None = setting(
         None, "Read a folder's images from disk every epoch (default: only when too large for memory).")
     workers: int = setting(4, "Processes that read a folder's images when streaming from disk.", min=0, max=256)
@@ -265,6 +274,9 @@ class Settings:
         for name, (other, wanted, actual) in needs.items():
             if name in explicit and actual != wanted:
                 raise SettingError(name, f"applies to `{other}` {wanted} only (it is {actual})")
+        for name in ("path_column", "label_column", "split_column"):
+            if name in explicit and self.data.labels is None:
+                raise SettingError(name, "applies to a `labels` file, and none is given")
         if augment.alternate_flip and augment.flip:
             raise SettingError("flip", "and `alternate_flip` both mirror images: choose one")
 

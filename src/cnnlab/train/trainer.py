@@ -23,7 +23,6 @@ from cnnlab.train.logbook import Logbook
 from cnnlab.train.stopwatch import Stopwatch
 from cnnlab.train.validation import predict_logits
 
-
 EXPLODED = 100.0  # a loss this many times the run's first (or than 1) stops it: it is diverging, not learning
 
 

@@ -1,0 +1,95 @@
+"""Labels from a CSV file: columns found by name or chosen, paths relative to the folder, an optional split column,
+and every row that cannot be used named with its row number."""
+
+import csv
+import shutil
+
+import pytest
+
+from cnnlab.data.labels import LabelFile, read_labels
+from cnnlab.data.sources import load_dataset
+from cnnlab.errors import CnnlabError
+
+from conftest import write_colour_images
+
+
+def flat_folder(tmp_path, per_class: int = 6):
+    """One folder of images (no class sub-folders) and the rows that label them: (relative path, label, split)."""
+    write_colour_images(tmp_path / "by_class", per_class=per_class, seed=1, size=16)
+    images, rows = tmp_path / "images", []
+    images.mkdir()
+    for folder in sorted((tmp_path / "by_class").iterdir()):
+        for i, file in enumerate(sorted(folder.iterdir())):
+            shutil.copy(file, images / f"{folder.name}-{file.name}")
+            rows.append((f"images/{folder.name}-{file.name}", folder.name, "test" if i % 3 == 0 else "train"))
+    return tmp_path, rows
+
+
+def write_csv(path, header, rows):
+    """A CSV file with a header row."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_columns_are_found_by_name_and_the_rest_held_out_by_val_split(tmp_path):
+    root, rows = flat_folder(tmp_path)
+    table = write_csv(tmp_path / "labels.csv", ["Image_ID", "notes", "Class"], [(p, "x", c) for p, c, _ in rows])
+    data = load_dataset(str(root), labels=LabelFile(str(table)), val_split=0.2)
+    assert data.classes == ["blue", "green", "red"] and (len(data.train), len(data.val)) == (15, 3)
+    assert not data.own_split and data.input_shape == (3, 16, 16)
+
+
+def test_a_split_column_gives_the_split_and_a_chosen_label_column_the_classes(tmp_path):
+    root, rows = flat_folder(tmp_path)
+    table = write_csv(tmp_path / "labels.csv", ["file", "label", "colour", "part"],
+                      [(p, "ignored", c, s) for p, c, s in rows])
+    data = load_dataset(str(root), labels=LabelFile(str(table), label_column="colour", split_column="part"))
+    assert data.own_split and (len(data.train), len(data.val)) == (12, 6) and data.classes == ["blue", "green", "red"]
+
+
+def test_every_row_that_cannot_be_used_is_named_with_its_number(tmp_path, heard):
+    root, rows = flat_folder(tmp_path)
+    (root / "images" / "notes.txt").write_text("not an image")
+    (root / "images" / "broken.png").write_bytes(b"not a png")
+    bad = [("images/missing.png", "red", "train"), ("images/notes.txt", "red", "train"), ("", "red", "train"),
+           ("images/red-001.png", "", "train"), ("images/red-002.png", "red", "holdout"),
+           ("images/broken.png", "red", "train"), ("images/red-003.png", "lonely", "train")]
+    table = write_csv(tmp_path / "labels.csv", ["path", "label", "split"], rows + bad)
+    data = load_dataset(str(root), labels=LabelFile(str(table), split_column="split"))
+    reasons = dict(data.skipped)
+    first = len(rows) + 2  # after the header and the good rows
+    assert reasons[f"{table} row {first}"].startswith("no such file") and reasons[f"{table} row {first}"].endswith(
+        "missing.png")
+    assert reasons[f"{table} row {first + 1}"].endswith("is not an image file (by its extension)")
+    assert reasons[f"{table} row {first + 2}"] == "an empty path"
+    assert reasons[f"{table} row {first + 3}"] == "an empty label"
+    assert reasons[f"{table} row {first + 4}"].startswith("split 'holdout' is none of")
+    assert reasons[str(root / "images" / "broken.png")] == "not an image (text)"  # found unreadable when decoded
+    assert "1 label(s) with a single image (lonely)" in heard.lines
+    assert data.classes == ["blue", "green", "lonely", "red"]
+
+
+@pytest.mark.parametrize("header, columns, message", [
+    (["where", "what"], {}, "`path_column` is needed: no column of the labels file is called as path columns"),
+    (["path", "label"], {"label_column": "kind"}, "`label_column` 'kind' is not a column of the labels file"),
+    (["path", "label"], {"split_column": "part"}, "`split_column` 'part' is not a column of the labels file"),
+])
+def test_a_column_that_is_not_there_is_one_line_listing_the_columns(tmp_path, header, columns, message):
+    root, rows = flat_folder(tmp_path)
+    table = write_csv(tmp_path / "labels.csv", header, [(p, c) for p, c, _ in rows])
+    with pytest.raises(CnnlabError, match=message + ".*its columns: " + ", ".join(header)):
+        read_labels(root, LabelFile(str(table), **columns), None, 0)
+
+
+def test_a_labels_file_is_refused_for_a_named_dataset_and_its_columns_without_one(tmp_path):
+    from cnnlab.settings import resolve
+
+    with pytest.raises(CnnlabError, match="`labels` does not apply to cifar10"):
+        load_dataset("cifar10", labels=LabelFile(str(tmp_path / "x.csv")))
+    with pytest.raises(CnnlabError, match="`split_column` applies to a `labels` file, and none is given"):
+        resolve(split_column="part")
+    with pytest.raises(CnnlabError, match="`labels` .*missing.csv: no such file"):
+        load_dataset(str(tmp_path), labels=LabelFile(str(tmp_path / "missing.csv")))
