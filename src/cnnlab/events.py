@@ -56,18 +56,31 @@ class FileSkipped:
 
 @dataclass(frozen=True)
 class EpochEnd:
-    """An epoch's metrics row (as metrics.jsonl holds it) and how many epochs the run has."""
+    """An epoch's metrics row (as metrics.jsonl holds it), how many epochs the run has, and the seconds its remaining
+    epochs will take at the pace so far."""
 
     row: dict
     epochs: int
+    seconds_left: float = 0.0
 
     def line(self) -> str:
         """The row as the training log shows it."""
         row = self.row
         dominant = " (dominant label)" if "train_acc_of" in row else ""
+        left = f"  {duration(self.seconds_left)} left" if row["epoch"] < self.epochs else ""
         return (f"epoch {row['epoch']:>3}/{self.epochs}  train loss {row['train_loss']:.4f} acc{dominant} "
                 f"{row['train_acc']:6.2%}  val loss {row['val_loss']:.4f} acc {row['val_acc']:6.2%}  "
-                f"lr {row['lr']:.2e}  {row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f}s")
+                f"lr {row['lr']:.2e}  {row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f}s{left}")
+
+
+def duration(seconds: float) -> str:
+    """Seconds as people say them: 45s, 12m 5s, 2h 3m."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
 Event = Note | DataReady | FileSkipped | EpochEnd

@@ -44,6 +44,7 @@ CASES = {  # setting: (a, b, context); a None `a` means the base value
     "pretrained": (None, RUN, {}),
     "freeze": (None, "backbone", {}),
     "fine_tune": (None, 1, {}),
+    "cache_features": (None, False, {"freeze": "backbone", "flip": False, "crop_padding": 0}),
     "lr_mult_backbone": (None, 0.5, {}),
     "keep_head": (None, True, {"pretrained": RUN}),
     "preprocess": (None, "weights", {"pretrained": RUN}),
@@ -82,7 +83,7 @@ CASES = {  # setting: (a, b, context); a None `a` means the base value
     "progressive_size": (8, 12, {"progressive_epochs": 1}),
     "progressive_epochs": (1, 2, {"progressive_size": 8, "epochs": 3}),
     "device": (None, "cuda", {}),
-    "precision": (None, "bf16", {}),
+    "precision": (None, "fp16", {}),  # auto may choose bf16 or fp32 on a CPU, never fp16
     "channels_last": (None, False, {}),
     "compile": (None, True, {}),
     "seed": (None, 1, {}),
@@ -102,7 +103,7 @@ REFUSED = {  # each source's settings that cannot apply to it (besides `device` 
     "sample": ONE_PROCESS | NAMED_ONLY | LABELS | {"val_split", "workers"},
     "folder": ONE_PROCESS | NAMED_ONLY | {"val_split", "workers"},
     "split": ONE_PROCESS | NAMED_ONLY | {"workers"},
-    "stream": ONE_PROCESS | NAMED_ONLY | {"alternate_flip", "pad_mode"},  # the workers crop: no padded crop
+    "stream": ONE_PROCESS | NAMED_ONLY | {"alternate_flip", "pad_mode", "cache_features"},  # the workers crop
     "cifar10": ONE_PROCESS | LABELS | {"val_split", "stream", "workers"},
 }
 GOES_WITH = {"data": "data_dir", "stream": "workers"}
@@ -231,6 +232,8 @@ def assembly(settings: Settings, recorder: Recorder) -> object:
         "loss": tuple(sorted((k, str(v)) for k, v in parts.loss.keywords.items())),
         "batch": (round(float(first_images.double().sum()), 3), str(first_labels.tolist())),
         "phases": tuple(optimisation_description(parts, epoch) for epoch in sorted({0, settings.model.fine_tune})),
+        "features": None if parts.features is None else (len(parts.features.train_loader),
+                                                         tuple(parts.features.train_loader.loader.batches.images.shape)),
     }
     return described
 

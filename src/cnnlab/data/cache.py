@@ -45,8 +45,13 @@ def decode_cached(
     with events.progress(description, len(paths)) as advance:
         images, kept, skipped = decode_files(paths, channels=channels, size=size, progress=advance)
     kept_labels = torch.tensor([labels[i] for i in kept], dtype=torch.int64)
+    save_atomic(file, {"images": images, "labels": kept_labels}, {"skipped": json.dumps(skipped)})
+    return images, kept_labels, skipped
+
+
+def save_atomic(file: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file through a temporary name, so that readers (other runs too) never see half of it."""
     file.parent.mkdir(parents=True, exist_ok=True)
     temp = file.with_suffix(f".tmp{os.getpid()}")
-    save_file({"images": images.contiguous(), "labels": kept_labels}, str(temp), metadata={"skipped": json.dumps(skipped)})
+    save_file({name: tensor.contiguous() for name, tensor in tensors.items()}, str(temp), metadata=metadata)
     os.replace(temp, file)
-    return images, kept_labels, skipped

@@ -83,6 +83,9 @@ class ModelSettings(Section):
                           check=check_freeze)
     fine_tune: int = setting(
         0, "Train only the head for this many epochs, then unfreeze (to `freeze`) at lower backbone rates.", min=0)
+    cache_features: bool = setting(
+        True, "In epochs with the backbone frozen and no augmentation, train the head on the backbone's features, "
+        "computed once and cached on disk (keyed by the images and the weights).")
     lr_mult_backbone: float | None = setting(
         None, "Backbone learning rate = `lr` x this (default 0.1 with `fine_tune`, else 1).", min=0, max=100)
     keep_head: bool = setting(False, "Keep the pretrained head (same classes) instead of a new one.")

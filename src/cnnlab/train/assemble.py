@@ -4,6 +4,7 @@ training its optimizer and schedule. The loop (trainer.py) only uses them."""
 
 import functools
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,10 +23,26 @@ from cnnlab.models.pretrained import apply_pretrained
 from cnnlab.run.record import ModelRecord
 from cnnlab.settings import Settings
 from cnnlab.train import distributed
+from cnnlab.train.frozen_features import FeatureLoader, Head, cached_features, unusable_because
 from cnnlab.train.imbalance import balance
 from cnnlab.train.optim import build_optimizer
-from cnnlab.train.precision import bf16_speedup, pick_dtype
+from cnnlab.train.precision import pick_dtype, step_speedups
 from cnnlab.train.schedule import build_scheduler
+
+
+@dataclass
+class Route:
+    """The way an epoch's batches take: the model that takes the steps, what it trains and validates on, and whether
+    those are the backbone's cached features (then the head alone runs) or images."""
+
+    step_model: nn.Module
+    train_loader: distributed.ShardedLoader
+    val_loader: distributed.ShardedLoader
+    on_features: bool = False
+
+    def evaluated(self, model: nn.Module) -> nn.Module:
+        """What validation runs of the evaluated weights on this route's batches."""
+        return Head(model) if self.on_features else model
 
 
 @dataclass
@@ -45,6 +62,18 @@ class Parts:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     ema: AveragedModel | None
     scaler: torch.amp.GradScaler
+    features: Route | None = None  # the head-only epochs' route, on cached backbone features
+
+    def route(self, epoch: int) -> Route:
+        """The route of an epoch (0-based): on cached features while the backbone is frozen for them, else images."""
+        model = self.settings.model
+        if self.features is not None and phase_freeze(model.freeze, model.fine_tune, epoch) == "backbone":
+            return self.features
+        return self.image_route()
+
+    def image_route(self) -> Route:
+        """The route of images through the whole model."""
+        return Route(self.step_model, self.train_loader, self.val_loader)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -68,6 +97,8 @@ class Parts:
     def rng_state(self) -> dict[str, torch.Tensor]:
         """Every random-number generator a run draws from (torch's, the loader's, the GPU's), for a checkpoint."""
         state = {"torch": torch.get_rng_state(), **{f"loader_{k}": v for k, v in self.train_loader.rng_state().items()}}
+        if self.features is not None:
+            state |= {f"features_{k}": v for k, v in self.features.train_loader.rng_state().items()}
         if self.device.type == "cuda":
             state["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -76,6 +107,9 @@ class Parts:
         """Put back what rng_state returned."""
         torch.set_rng_state(state["torch"])
         self.train_loader.set_rng_state({k.removeprefix("loader_"): v for k, v in state.items() if k.startswith("loader_")})
+        if self.features is not None and "features_order" in state:
+            self.features.train_loader.set_rng_state(
+                {k.removeprefix("features_"): v for k, v in state.items() if k.startswith("features_")})
         if "cuda" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda"], self.device)
 
@@ -95,6 +129,11 @@ class Parts:
         return optimizer, build_scheduler(optimizer, optim, self.steps_per_epoch, max(1, steps))
 
 
+PROBE_PIXELS = 64 * 64 * 64  # pixels per image times images in the batches that time the model's step: a second of
+# probing for a large network at 224 px, as for a small one at 32 px
+SPEEDUPS: dict[tuple, list[float]] = {}  # measured once per process for each model, batch and device (a sweep's runs)
+
+
 def backbone_lr_mult(settings: Settings) -> float:
     """The backbone's learning-rate multiplier: `lr_mult_backbone`, else 0.1 when fine-tuning, else 1."""
     model = settings.model
@@ -103,13 +142,62 @@ def backbone_lr_mult(settings: Settings) -> float:
     return 0.1 if model.fine_tune else 1.0
 
 
-def precision(settings: Settings, device: torch.device) -> torch.dtype:
-    """The dtype steps run in, announced when it was measured (`precision` fastest on a CPU)."""
-    dtype = pick_dtype(settings.run.precision, device)
-    if settings.run.precision == "fastest" and device.type == "cpu":
-        events.note(f"precision fastest: {str(dtype).removeprefix('torch.')} (a conv step runs "
-                    f"{bf16_speedup(device):.1f}x as fast in bf16 as in fp32 on this CPU)")
+def probe_batch(batch_size: int, input_shape: tuple[int, int, int]) -> tuple[int, ...]:
+    """The shape of the batches that time a model's training step: PROBE_PIXELS' worth, 8 to 64 images, at most
+    the run's batch."""
+    images = min(batch_size, max(8, min(64, PROBE_PIXELS // (input_shape[1] * input_shape[2]))))
+    return (images, *input_shape)
+
+
+def precision(settings: Settings, model: nn.Module, data: Dataset, device: torch.device) -> torch.dtype:
+    """The dtype steps run in; where it was measured (on the CPU), the measurement is announced."""
+    measured: list[list[float]] = []
+    batch = probe_batch(settings.optim.batch_size, data.input_shape)
+    key = (settings.model.model, batch, len(data.classes), device.type, settings.run.channels_last)
+
+    def speedups() -> list[float]:
+        if key not in SPEEDUPS:
+            SPEEDUPS[key] = step_speedups(model, batch, len(data.classes), device, settings.run.channels_last)
+        measured.append(SPEEDUPS[key])
+        return measured[-1]
+
+    dtype = pick_dtype(settings.run.precision, device, speedups)
+    if measured:
+        events.note(f"precision {settings.run.precision}: {str(dtype).removeprefix('torch.')} (a training step of "
+                    f"{settings.model.model} runs {statistics.median(measured[0]):.1f}x as fast in bf16 as in fp32 "
+                    f"on this CPU; `precision` chooses)")
     return dtype
+
+
+def feature_route(settings: Settings, data: Dataset, model: nn.Module, device: torch.device, dtype: torch.dtype,
+                  world: distributed.World, sample_weights: torch.Tensor | None) -> Route | None:
+    """The route of the head-only epochs on cached backbone features, where the run has such epochs and they can
+    take it (the log says which way they go and why); `cache_features` off where it would change nothing is refused."""
+    model_settings, explicit = settings.model, "cache_features" in settings.explicit()
+    if model_settings.freeze != "backbone" and not model_settings.fine_tune:
+        if explicit:
+            raise SettingError("cache_features", "applies to epochs with the backbone frozen (`freeze` backbone, or "
+                               "the head-only epochs of `fine_tune`)")
+        return None
+    reason = unusable_because(settings, data, pipeline.train_augment(settings, data), world.distributed)
+    if reason is None and model_settings.cache_features:
+        found = cached_features(model, data, device, dtype, settings.run.channels_last)
+        reason = found if isinstance(found, str) else None
+    if reason is not None and explicit:
+        raise SettingError("cache_features", f"changes nothing here: images go through the backbone anyway, as {reason}")
+    if reason is not None:
+        events.note(f"frozen backbone: images go through it every epoch, as {reason}; with the images fixed, the head "
+                    "would train on its features computed once (many times faster)")
+        return None
+    if not model_settings.cache_features:
+        events.note("frozen backbone: images go through it every epoch (`cache_features` off)")
+        return None
+    events.note(found.describe())
+    batch, seed = settings.optim.batch_size, settings.run.seed
+    train = FeatureLoader(found.train, batch, True, device, seed, sample_weights)
+    val = FeatureLoader(found.val, max(pipeline.EVAL_BATCH, batch), False, device, seed)
+    return Route(Head(model), distributed.ShardedLoader(train, world, drop_small=True),
+                 distributed.ShardedLoader(val, world), on_features=True)
 
 
 def build_model(settings: Settings, data: Dataset, device: torch.device, world: distributed.World) -> nn.Module:
@@ -135,10 +223,10 @@ def assemble(settings: Settings, data: Dataset, world: distributed.World = distr
     """Build every part of a run (this rank's, when distributed)."""
     run, optim = settings.run, settings.optim
     device = distributed.rank_device(world, run.device)
-    dtype = precision(settings, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # batches keep their shape: cuDNN times its algorithms once per shape
     model = build_model(settings, data, device, world)
+    dtype = precision(settings, model, data, device)
     step_model = distributed.wrap_model(model, world, device, run.sync_bn)
     step_model = torch.compile(step_model) if run.compile else step_model
     class_weights, sample_weights = balance(data.train.labels, data.classes, optim.class_weights, optim.sampler)
@@ -148,6 +236,7 @@ def assemble(settings: Settings, data: Dataset, world: distributed.World = distr
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(optim.ema), use_buffers=True) if optim.ema else None
     record = ModelRecord(settings.model.model, tuple(data.classes), data.input_shape, tuple(data.mean),
                          tuple(data.std), settings.model.pretrained)
+    features = feature_route(settings, data, model, device, dtype, world, sample_weights)
     return Parts(settings, world, device, dtype, record, model, step_model,
                  distributed.ShardedLoader(train, world, drop_small=True), distributed.ShardedLoader(val, world),
-                 loss, ema, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16))
+                 loss, ema, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), features)

@@ -75,10 +75,11 @@ def range_test(
     trainer.parts.model.train()
     smoother = Smoother(beta)
     lrs, losses, smoothed, best = [], [], [], math.inf
+    route = trainer.parts.route(0)
     with events.progress("lr-find", steps) as advance:
-        for _, (images, labels) in zip(range(steps), cycle(trainer.parts.train_loader)):
+        for _, (images, labels) in zip(range(steps), cycle(route.train_loader)):
             lrs.append(trainer.optimizer.param_groups[0]["lr"])
-            loss, _ = trainer.train_step(images, labels)
+            loss, _ = trainer.train_step(route, images, labels)
             losses.append(loss.item())
             smoothed.append(smoother.update(losses[-1]))
             advance(1)

@@ -1,15 +1,18 @@
-"""Device and numeric precision of a run: autocast contexts and the gradient scaler."""
+"""Device and numeric precision of a run: which dtype its steps run in (measured on the run's own model where the
+CPU may gain), and the autocast context."""
 
 import contextlib
-import functools
-import math
+import copy
+import statistics
+from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from cnnlab.errors import SettingError
 from cnnlab.train.stopwatch import Stopwatch
 
-FASTER = 1.2  # `fastest` trains in bf16 when a conv step runs at least this many times faster in it
+ROUNDS = 5  # timed pairs of steps (one fp32, one bf16) that decide a CPU run's precision
 
 
 def pick_device(name: str) -> torch.device:
@@ -27,36 +30,70 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """`auto` → bf16 on a CUDA device that supports it, else fp16 on CUDA; fp32 on CPU (where bf16 is slower
-    unless the CPU has bf16 matrix units). `fastest` → on CPU, bf16 or fp32 by `bf16_speedup`; on CUDA as auto."""
-    if precision == "fastest" and device.type == "cpu":
-        return torch.bfloat16 if bf16_speedup(device) >= FASTER else torch.float32
-    if precision in ("auto", "fastest"):
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU has bf16 matrix instructions (AMX tiles or AVX-512 BF16), as torch reports them."""
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return any(check() for check in checks if check is not None)
+
+
+def pick_dtype(precision: str, device: torch.device, speedups: Callable[[], list[float]]) -> torch.dtype:
+    """The dtype training steps run in. `auto`: on CUDA bf16 where supported, else fp16; on a CPU with bf16 matrix
+    units bf16, unless `speedups()` (bf16 over fp32 in each timed round on the run's model) finds bf16 slower in every
+    round; fp32 on other CPUs. `fastest`: on a CPU, bf16 when the median round finds it faster; elsewhere as auto.
+    Explicit choices are kept. The capability decides and the timing can only veto it with every round against it,
+    so a busy machine, which spoils some rounds, cannot talk a CPU with bf16 units out of them."""
+    if precision in ("auto", "fastest") and device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "auto":
+        keep = device.type == "cpu" and cpu_has_bf16_units() and max(speedups()) > 1.0
+        return torch.bfloat16 if keep else torch.float32
+    if precision == "fastest":
+        return torch.bfloat16 if device.type == "cpu" and statistics.median(speedups()) > 1.0 else torch.float32
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-@functools.cache
-def bf16_speedup(device: torch.device, repeats: int = 5) -> float:
-    """How many times faster a training step of a 3x3 conv layer (64 channels, 16x16, batch 64, channels_last)
-    runs under bf16 autocast than in fp32 on this device: measured once per process (about 0.2 s on a CPU).
+def step_speedups(model: nn.Module, batch: tuple[int, ...], classes: int, device: torch.device,
+                  channels_last: bool = True, rounds: int = ROUNDS) -> list[float]:
+    """How many times faster a training step of this model (a copy: the run's weights, optimizer and random state are
+    left as they were) on a batch of this shape runs under bf16 autocast than in fp32, once per round. Each round
+    times both back to back, in alternating order, so a burst of other work on the machine spoils a round, not all.
 
-    The two precisions take turns and each keeps its fastest time, so a burst of other work on the machine
-    slows one round of both rather than one precision."""
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(device, memory_format=torch.channels_last)
-    x = torch.randn(64, 64, 16, 16, device=device).contiguous(memory_format=torch.channels_last)
-    best = {torch.float32: math.inf, torch.bfloat16: math.inf}
-    for round_ in range(repeats + 1):  # round 0 sets up each precision's kernels and is not counted
-        for dtype in best:
+    The steps run on one thread: when other processes keep the cores busy, threads that wait for each other at every
+    parallel op stall on whichever was descheduled, and bf16's many short ops stall the most (measured under load:
+    bf16 looked 0.4-0.9x as fast as fp32 on two threads, 2.2-2.4x on one, as it is on an idle machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return timed_rounds(model, batch, classes, device, channels_last, rounds)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def timed_rounds(model: nn.Module, batch: tuple[int, ...], classes: int, device: torch.device, channels_last: bool,
+                 rounds: int) -> list[float]:
+    """fp32 time / bf16 time of a training step of a copy of the model, per round (see step_speedups)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        twin = copy.deepcopy(model).train()
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        images = torch.randn(batch, device=device).contiguous(memory_format=layout)
+        labels = torch.randint(0, classes, batch[:1], device=device)
+
+        def step(dtype: torch.dtype) -> float:
             clock = Stopwatch(device).start()
             with autocast(device, dtype):
-                conv(x).float().square().mean().backward()
-            if round_:
-                best[dtype] = min(best[dtype], clock.stop())
-    return best[torch.float32] / best[torch.bfloat16]
+                loss = nn.functional.cross_entropy(twin(images).float(), labels)
+            loss.backward()
+            twin.zero_grad(set_to_none=True)
+            return clock.stop()
+
+        step(torch.float32), step(torch.bfloat16)  # each precision sets up its kernels once, untimed
+        ratios = []
+        for round_ in range(rounds):
+            order = (torch.float32, torch.bfloat16) if round_ % 2 == 0 else (torch.bfloat16, torch.float32)
+            times = {dtype: step(dtype) for dtype in order}
+            ratios.append(times[torch.float32] / times[torch.bfloat16])
+    return ratios
 
 
 def flush_denormals() -> None:

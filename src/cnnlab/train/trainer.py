@@ -18,7 +18,7 @@ from cnnlab.models.state import load_state
 from cnnlab.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.run.directory import RunDir
 from cnnlab.train import distributed
-from cnnlab.train.assemble import Parts
+from cnnlab.train.assemble import Parts, Route
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.stopwatch import Stopwatch
 from cnnlab.train.validation import predict_logits
@@ -51,14 +51,14 @@ class Trainer:
         """The weights that are evaluated and kept as best: the EMA when there is one."""
         return self.parts.ema.module if self.parts.ema is not None else self.parts.model
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_step(self, route: Route, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step; returns the (detached) loss and the number of correct predictions."""
         parts = self.parts
         with torch.autocast(parts.device.type, dtype=parts.dtype, enabled=parts.dtype != torch.float32):
-            logits = parts.step_model(images)
+            logits = route.step_model(images)
             loss = parts.loss(logits.float(), labels)  # labels may be soft (mixing)
         self.optimizer.zero_grad(set_to_none=True)
-        parts.scaler.scale(loss * parts.train_loader.weight).backward()  # this rank's share of the global batch
+        parts.scaler.scale(loss * route.train_loader.weight).backward()  # this rank's share of the global batch
         if self.settings.optim.grad_clip:
             parts.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(parts.model.parameters(), self.settings.optim.grad_clip)
@@ -84,6 +84,7 @@ class Trainer:
     def train_epoch(self) -> dict:
         """One pass over the training set (or up to `max_steps`); stops the run on a NaN or infinite loss."""
         parts, augment = self.parts, self.settings.augment
+        route = parts.route(self.epoch)
         train_mode(parts.model)
         total_loss = torch.zeros((), device=parts.device)
         correct = torch.zeros((), device=parts.device, dtype=torch.long)
@@ -91,11 +92,11 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         size = augment.progressive_size if self.epoch < augment.progressive_epochs else None
         pending = None  # the previous step's loss, checked once the next step is queued: the GPU never waits idle
-        with events.progress(f"epoch {self.epoch + 1}/{parts.epochs}", len(parts.train_loader)) as advance:
-            for step, (images, labels) in enumerate(parts.train_loader):
+        with events.progress(f"epoch {self.epoch + 1}/{parts.epochs}", len(route.train_loader)) as advance:
+            for step, (images, labels) in enumerate(route.train_loader):
                 if self.step == parts.total_steps:
                     break
-                loss, hits = self.train_step(resize(images, size) if size else images, labels)
+                loss, hits = self.train_step(route, resize(images, size) if size else images, labels)
                 if pending is not None:
                     self.check_finite(*pending)
                 pending = loss, step
@@ -115,11 +116,12 @@ class Trainer:
 
     def validate(self, final: bool = False) -> dict:
         """Loss and accuracy of the evaluated weights on the validation split (with the test-time augmentation at the
-        `final` epoch only: it costs a forward pass per view)."""
+        `final` epoch only: it costs a forward pass per view, of images)."""
         parts, clock = self.parts, Stopwatch(self.parts.device).start()
         distributed.broadcast_buffers(parts.world, parts.model, parts.ema)
         tta = self.settings.run.tta if final else "none"
-        logits, labels = predict_logits(self.eval_model, parts.val_loader, parts.dtype, tta=tta)
+        route = parts.route(self.epoch - 1) if tta == "none" else parts.image_route()
+        logits, labels = predict_logits(route.evaluated(self.eval_model), route.val_loader, parts.dtype, tta=tta)
         loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
         hits = (logits.argmax(1) == labels).sum()
         loss, correct, seen = distributed.sum_over_ranks(parts.world, loss, hits, len(labels))
@@ -165,6 +167,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until the last epoch, `max_steps` or early stopping, logging and checkpointing every epoch."""
         start, row, parts, patience = time.perf_counter(), {}, self.parts, self.settings.run.patience
+        first = self.epoch
         logbook = Logbook(self.run, first_epoch=self.epoch + 1) if parts.world.is_main else contextlib.nullcontext()
         with logbook as log:
             while self.epoch < parts.epochs:
@@ -178,7 +181,8 @@ class Trainer:
                 self.bad_epochs = 0 if improved else self.bad_epochs + 1
                 if parts.world.is_main:
                     log.write(row)  # before the checkpoint: a resume drops rows newer than its checkpoint, never misses one
-                    events.emit(events.EpochEnd(row, parts.epochs))
+                    pace = (time.perf_counter() - start) / (self.epoch - first)
+                    events.emit(events.EpochEnd(row, parts.epochs, pace * (parts.epochs - self.epoch)))
                     self.save(row, improved)
                 if patience is not None and self.bad_epochs >= patience:
                     events.note(f"early stopping: no better validation accuracy for {self.bad_epochs} epochs")
