@@ -4,14 +4,11 @@ of a pooling layer; the receptive-field box and the arithmetic appear, and the v
 import base64
 import json
 import urllib.request
-from collections.abc import Iterator
-
 import pytest
 import torch
+from serve_fixtures import explained_fixture  # noqa: F401 (fixture)
 
 from cnnlab.inference.loaded import load_model
-from cnnlab.serve.explainer import create_explainer_app
-from cnnlab.serve.server import running
 
 DROP = """(data) => {
   const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
@@ -19,13 +16,6 @@ DROP = """(data) => {
   transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
   document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
 }"""
-
-
-@pytest.fixture(scope="module", name="explained")
-def explained_fixture(trained_run) -> Iterator[str]:
-    """The base URL of the explainer for the trained run."""
-    with running(create_explainer_app(trained_run[0])) as url:
-        yield url
 
 
 def pytorch_value(run, image_file, layer: str, channel: int, row: int, col: int) -> float:
