@@ -65,8 +65,9 @@ def test_a_click_shows_the_field_and_the_arithmetic_of_pytorchs_value(browser, e
         assert page.locator("#probabilities .class").count() == 3
 
         conv = convs[1]  # the second conv: its field (8x8) is more than its kernel
+        side = page.locator(f'.layer[data-index="{conv["index"]}"] canvas.tile').first.bounding_box()["width"]
         unit = click_unit(page, conv["index"], 1, 30, 14)
-        assert unit["row"] == 14 * 16 // 48 and unit["col"] == 30 * 16 // 48  # a 16x16 map shown 48 px wide
+        assert unit["row"] == int(14 / side * 16) and unit["col"] == int(30 / side * 16)  # a 16x16 map, side px wide
         expected = pytorch_value(run, image_file, conv["name"], 1, unit["row"], unit["col"])
         assert abs(unit["value"] - expected) < 1e-4 and abs(unit["shown"] - expected) < 1e-4
         assert unit["kinds"] == ["conv", "batchnorm", "activation"]

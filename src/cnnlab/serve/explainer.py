@@ -28,12 +28,13 @@ STATIC = {"explain.js": "text/javascript", "explain.css": "text/css"}
 IMAGE_ID = re.compile(r"^(t\d{1,6}|u[0-9a-f]{16})$")
 KEPT_UPLOADS = 32
 KEPT_TRACES = 3  # a ResNet-18's trace at 224x224 holds ~60 MB of copies
+THUMBNAIL_SIDE = 48
 
 
-def _display(image: torch.Tensor) -> torch.Tensor:
-    """A uint8 image (C, H, W) at the size the page shows it (longer side 224), RGB."""
+def _display(image: torch.Tensor, side: int = DISPLAY_SIDE) -> torch.Tensor:
+    """A uint8 image (C, H, W) at the size the page shows it (longer side 224, or `side`), RGB."""
     height, width = image.shape[1:]
-    scale = DISPLAY_SIDE / max(height, width)
+    scale = side / max(height, width)
     size = (round(height * scale), round(width * scale))
     shown = F.interpolate(image[None].float(), size=size, mode="nearest" if scale >= 1 else "area")[0]
     return shown.round().clamp(0, 255).to(torch.uint8).expand(3, -1, -1)
@@ -62,7 +63,7 @@ class Images:
     def listing(self, classes: list[str]) -> list[dict]:
         """Every test image: its id, file name, true class and a small picture."""
         return [{"id": f"t{i}", "name": name, "class": classes[label] if label >= 0 else None,
-                 "thumbnail": png_data_url(image.expand(3, -1, -1) if image.shape[0] == 1 else image)}
+                 "thumbnail": png_data_url(_display(image, min(THUMBNAIL_SIDE, max(image.shape[1:]))))}
                 for i, (image, label, name) in enumerate(zip(self.examples.images, self.examples.labels,
                                                              self.examples.names))]
 
@@ -102,6 +103,7 @@ def create_explainer_app(source: str | Path, pretrained: bool = False, limits: L
     images = Images(explainer)
     info = {**model_info(loaded), "random": bool(loaded.meta.get("random")), "layers": explainer.layers(),
             "blocks": explainer.blocks}
+    listing = images.listing(loaded.classes)  # the same every time: made once
     lock = threading.Lock()
     app = FastAPI(title="cnnlab explain", version=__version__,
                   description=f"The layers, feature maps and units of {info['name']}, explained.")
@@ -126,9 +128,9 @@ def create_explainer_app(source: str | Path, pretrained: bool = False, limits: L
         return info
 
     @app.get("/images")
-    def listing() -> list[dict]:
+    def test_images() -> list[dict]:
         """The run's test images the page offers."""
-        return images.listing(loaded.classes)
+        return listing
 
     @app.post("/images")
     async def upload(file: UploadFile | None = File(None, description="One image.")) -> dict:
@@ -166,12 +168,13 @@ def create_explainer_app(source: str | Path, pretrained: bool = False, limits: L
         return {"class": loaded.classes[class_index], "probability": probability,
                 "overlay": png_data_url(blend(_display(images.get(key)), heatmap))}
 
+    name, tiles = explainer.filters()
+    filtered = {"layer": name, "shape": list(explainer.model.get_submodule(name).weight.shape),
+                "tiles": [png_data_url((tile * 255).round().to(torch.uint8)) for tile in tiles]}
+
     @app.get("/filters")
     def filters() -> dict:
-        """The first conv layer's filters as pictures (grey is a zero weight)."""
-        name, tiles = explainer.filters()
-        big = F.interpolate(tiles, scale_factor=max(1, 32 // tiles.shape[-1]), mode="nearest")
-        return {"layer": name, "shape": list(explainer.model.get_submodule(name).weight.shape),
-                "tiles": [png_data_url((tile * 255).round().to(torch.uint8)) for tile in big]}
+        """The first conv layer's filters as pictures (grey is a zero weight; the page enlarges them)."""
+        return filtered
 
     return app

@@ -224,7 +224,7 @@ function drawUnit(unit) {
   const steps = $("unitsteps");
   steps.replaceChildren(...unit.steps.map(drawStep));
   $("unit").hidden = false;
-  $("unit").scrollIntoView({ block: "nearest" });
+  $("side").scrollTop = $("seen").offsetTop - $("side").offsetTop;  // the input with the box, then the arithmetic
 }
 
 function matrix(values, kind, mark) {
