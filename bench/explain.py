@@ -68,9 +68,10 @@ def measure(browser, source: str, rounds: int, shot: Path | None) -> dict:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("pageerror", lambda err: problems.append(str(err)))
             page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-            times["load"].append(timed(lambda: page.goto(url + "/"), lambda: page.wait_for_selector("body[data-loaded]")))
+            times["load"].append(timed(lambda page=page: page.goto(url + "/"),
+                                       lambda page=page: page.wait_for_selector("body[data-loaded]")))
             thumb = page.locator("#images img").nth(round_ + 1)
-            times["image"].append(timed(thumb.click, lambda: page.wait_for_selector("body[data-ready]")))
+            times["image"].append(timed(thumb.click, lambda page=page: page.wait_for_selector("body[data-ready]")))
             times["conv_click"].append(click_unit(page, convs[len(convs) // 2], round_))
             times["pool_click"].append(click_unit(page, pools[0], round_))
             if shot is not None and round_ == rounds - 1:

@@ -107,3 +107,11 @@ def resnet18_traced():
     explainer = Explainer(random_model("resnet18"))
     image = torch.randint(0, 256, (3, 224, 224), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     return explainer, explainer.trace(image)
+
+
+def test_other_activations_are_worked_out_too():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.SiLU()).eval()
+    unit = explained(model, torch.randn(1, 1, 5, 5), 1, 1, 2, 0)
+    assert [step["kind"] for step in unit["steps"]] == ["conv", "activation"]
+    silu = unit["steps"][1]
+    assert silu["function"] == "silu" and silu["computed"] == pytest.approx(silu["value"], abs=1e-6)

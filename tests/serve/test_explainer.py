@@ -3,6 +3,7 @@ JSON 4xx and the server goes on."""
 
 import httpx
 import pytest
+
 from serve_fixtures import explained_fixture  # noqa: F401 (fixture)
 
 
@@ -57,3 +58,18 @@ def test_an_upload_that_is_no_image_is_refused(explained):
     answer = httpx.post(f"{explained}/images", files={"file": ("notes.png", b"plain text")})
     assert answer.status_code == 400 and "notes.png" in answer.json()["error"]
     assert httpx.post(f"{explained}/images").status_code == 400
+
+
+def test_a_run_whose_data_moved_away_offers_uploads_only(trained_run, monkeypatch, heard):
+    from cnnlab.errors import CnnlabError
+    from cnnlab.serve import explainer
+    from cnnlab.serve.server import running
+
+    def moved(_loaded):
+        raise CnnlabError("/data/colours: no such folder")
+
+    monkeypatch.setattr(explainer, "example_images", moved)
+    with running(explainer.create_explainer_app(trained_run[0])) as url:
+        assert httpx.get(f"{url}/images").json() == []
+        assert httpx.get(f"{url}/model").json()["name"] == "simplecnn"
+    assert "no test images to offer (/data/colours: no such folder)" in heard.lines

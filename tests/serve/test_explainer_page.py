@@ -4,11 +4,13 @@ of a pooling layer; the receptive-field box and the arithmetic appear, and the v
 import base64
 import json
 import urllib.request
+
 import pytest
 import torch
-from serve_fixtures import explained_fixture  # noqa: F401 (fixture)
 
 from cnnlab.inference.loaded import load_model
+
+from serve_fixtures import explained_fixture  # noqa: F401 (fixture)
 
 DROP = """(data) => {
   const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
@@ -66,8 +68,8 @@ def test_a_click_shows_the_field_and_the_arithmetic_of_pytorchs_value(browser, e
 
         conv = convs[1]  # the second conv: its field (8x8) is more than its kernel
         side = page.locator(f'.layer[data-index="{conv["index"]}"] canvas.tile').first.bounding_box()["width"]
-        unit = click_unit(page, conv["index"], 1, 30, 14)
-        assert unit["row"] == int(14 / side * 16) and unit["col"] == int(30 / side * 16)  # a 16x16 map, side px wide
+        unit = click_unit(page, conv["index"], 1, 10.5 * side / 16, 5.5 * side / 16)  # the middle of unit (5, 10)
+        assert (unit["row"], unit["col"]) == (5, 10)
         expected = pytorch_value(run, image_file, conv["name"], 1, unit["row"], unit["col"])
         assert abs(unit["value"] - expected) < 1e-4 and abs(unit["shown"] - expected) < 1e-4
         assert unit["kinds"] == ["conv", "batchnorm", "activation"]

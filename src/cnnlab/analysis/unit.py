@@ -123,7 +123,7 @@ def batchnorm_step(run: LayerRun, channel: int, row: int, col: int) -> dict[str,
 
 
 def activation_step(run: LayerRun, channel: int, row: int, col: int) -> dict[str, Any]:
-    """An activation unit: the function of its input value (ReLU: max(0, x))."""
+    """An activation unit: the function of its input value (ReLU: max(0, x)), computed again in float64."""
     x = _value(run.input, channel, row, col)
     computed = float(run.module(torch.tensor([x], dtype=torch.float64)))
     return {"kind": "activation", "function": ACTIVATIONS[type(run.module)], "layer": run.index, "name": run.name,
@@ -146,7 +146,7 @@ def step(run: LayerRun, channel: int, row: int, col: int) -> dict[str, Any]:
         return pool_step(run, channel, row, col)
     if isinstance(module, nn.BatchNorm2d):
         return batchnorm_step(run, channel, row, col)
-    if type(module) is nn.ReLU:
+    if type(module) in ACTIVATIONS:
         return activation_step(run, channel, row, col)
     return elementwise_step(run, channel, row, col)
 

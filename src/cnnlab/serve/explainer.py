@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from fastapi import FastAPI, File, Query, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from cnnlab import __version__
-from cnnlab.analysis.explainer import Explainer, example_images, explained_model
+from cnnlab import __version__, events
+from cnnlab.analysis.explainer import Examples, Explainer, example_images, explained_model
 from cnnlab.analysis.trace import Trace
+from cnnlab.errors import CnnlabError, first_line
 from cnnlab.serve.app import add_error_handlers, decode_upload, model_info
 from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused
 from cnnlab.serve.overlay import DISPLAY_SIDE, blend, png_data_url
@@ -55,8 +56,12 @@ class Images:
     latest uploads kept; and the traces of the latest images explained."""
 
     def __init__(self, explainer: Explainer) -> None:
-        """Pick the run's test images."""
-        self.examples = example_images(explainer.loaded)
+        """Pick the run's test images; without them (its data moved away) the page takes uploads only."""
+        try:
+            self.examples = example_images(explainer.loaded)
+        except CnnlabError as err:
+            events.note(f"no test images to offer ({first_line(err)}): drop your own on the page", warning=True)
+            self.examples = Examples(torch.empty(0, *explainer.loaded.input_shape, dtype=torch.uint8), [], [])
         self.uploads: OrderedDict[str, tuple[str, torch.Tensor]] = OrderedDict()
         self.traces: OrderedDict[str, Trace] = OrderedDict()
 
