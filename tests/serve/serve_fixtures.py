@@ -27,3 +27,12 @@ def served_onnx_fixture(trained_run, tmp_path_factory) -> Iterator[str]:
     path = export_model(run, "onnx", tmp_path_factory.mktemp("onnx") / "model.onnx", dynamic_batch=True)["file"]
     with running(create_app(path)) as url:
         yield url
+
+
+@pytest.fixture(scope="module", name="explained")
+def explained_fixture(trained_run) -> Iterator[str]:
+    """The base URL of the explainer for the trained run (small upload limits)."""
+    from cnnlab.serve.explainer import create_explainer_app
+
+    with running(create_explainer_app(trained_run[0], limits=SMALL_LIMITS)) as url:
+        yield url

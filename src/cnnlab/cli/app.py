@@ -9,6 +9,7 @@ from cnnlab import __version__, events
 from cnnlab.cli import augment_preview as augment_cli
 from cnnlab.cli import compare as compare_cli
 from cnnlab.cli import evaluate as evaluate_cli
+from cnnlab.cli import explain as explain_cli
 from cnnlab.cli import export as export_cli
 from cnnlab.cli import lr_find as lr_find_cli
 from cnnlab.cli import models as models_cli
@@ -46,6 +47,7 @@ app.command("report", epilog=report_cli.EPILOG)(report_cli.report)
 app.command("compare", epilog=compare_cli.EPILOG)(compare_cli.compare)
 app.command("export", epilog=export_cli.EPILOG)(export_cli.export)
 app.command("serve", epilog=serve_cli.EPILOG)(serve_cli.serve)
+app.command("explain", epilog=explain_cli.EPILOG)(explain_cli.explain)
 
 
 def _version(value: bool) -> None:

@@ -150,6 +150,36 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def add_error_handlers(app: FastAPI) -> None:
+    """Answer every refusal and failure as {"error": "<one line>"}, with its status."""
+
+    @app.exception_handler(UploadRefused)
+    async def refused(_: Request, err: UploadRefused) -> JSONResponse:
+        """An upload the limits or the decoder refused."""
+        return error(err.status, str(err))
+
+    @app.exception_handler(CnnlabError)
+    async def mistaken(_: Request, err: CnnlabError) -> JSONResponse:
+        """A request the library refused (a unit outside its layer, a class the model does not have)."""
+        return error(400, first_line(err))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        """A request FastAPI could not validate (a text field where a file belongs, a bad query value)."""
+        first = err.errors()[0]
+        return error(422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        """Starlette's and FastAPI's own refusals (404, 405, a body that cannot be parsed or is over the limit)."""
+        return error(err.status_code, str(err.detail))
+
+    @app.exception_handler(Exception)
+    async def failed(_: Request, err: Exception) -> JSONResponse:
+        """The server's own failure, as JSON too (uvicorn logs the traceback)."""
+        return error(500, f"internal error: {type(err).__name__}: {first_line(err)}")
+
+
 def create_app(source: str | Path, options: ServeOptions | None = None) -> FastAPI:
     """An app serving a run directory, checkpoint, or exported model (.onnx, .torchscript.pt)."""
     options = options or ServeOptions()
@@ -184,26 +214,7 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
                   description=f"Image classification with {info['name']} ({len(info['classes'])} classes).")
     app.add_middleware(BodyLimit, limit=limits.request_bytes)  # FastAPI's max_body_size answers in plain text
 
-    @app.exception_handler(UploadRefused)
-    async def refused(_: Request, err: UploadRefused) -> JSONResponse:
-        """An upload the limits or the decoder refused."""
-        return error(err.status, str(err))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        """A request FastAPI could not validate (a text field where a file belongs, a bad query value)."""
-        first = err.errors()[0]
-        return error(422, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
-        """Starlette's and FastAPI's own refusals (404, 405, a body that cannot be parsed or is over the limit)."""
-        return error(err.status_code, str(err.detail))
-
-    @app.exception_handler(Exception)
-    async def failed(_: Request, err: Exception) -> JSONResponse:
-        """The server's own failure, as JSON too (uvicorn logs the traceback)."""
-        return error(500, f"internal error: {type(err).__name__}: {first_line(err)}")
+    add_error_handlers(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:

@@ -22,9 +22,14 @@ def display_size(input_shape: tuple[int, int, int]) -> int | tuple[int, int]:
 
 def overlay(data: bytes, heatmap: torch.Tensor, input_shape: tuple[int, int, int], alpha: float = 0.45) -> torch.Tensor:
     """uint8 RGB (3, H, W): the image cropped as the model saw it, blended with the heatmap in the jet colour map."""
-    from matplotlib import colormaps  # loads only when a Grad-CAM is asked for
+    return blend(decode_image(data, channels=3, size=display_size(input_shape)), heatmap, alpha)
 
-    image = decode_image(data, channels=3, size=display_size(input_shape)).float()
+
+def blend(image: torch.Tensor, heatmap: torch.Tensor, alpha: float = 0.45) -> torch.Tensor:
+    """uint8 RGB (3, H, W): a uint8 image (1 or 3 channels) blended with a heatmap in [0, 1] (any size) in jet."""
+    from matplotlib import colormaps  # loads only when a heatmap is asked for
+
+    image = image.float().expand(3, -1, -1)
     heat = F.interpolate(heatmap[None, None].float(), size=image.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     colours = torch.from_numpy(colormaps["jet"](heat.clamp(0, 1).numpy())[..., :3]).permute(2, 0, 1).float() * 255
     return ((1 - alpha) * image + alpha * colours).round().clamp(0, 255).to(torch.uint8)
