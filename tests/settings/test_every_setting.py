@@ -23,6 +23,7 @@ from cnnlab.errors import SettingError
 from cnnlab.settings import Settings
 from cnnlab.train import distributed
 from cnnlab.train.assemble import assemble
+from cnnlab.train.defaults import concrete
 from cnnlab.train.fit import fit
 
 from conftest import write_colour_images
@@ -212,6 +213,7 @@ def assembly(settings: Settings, recorder: Recorder) -> object:
     """What the settings build: a comparable description of the data and the parts, or the setting refused."""
     recorder.calls.clear()
     try:
+        settings = concrete(settings)
         data = load_data(settings)
         parts = assemble(settings, data)
     except SettingError as err:

@@ -11,6 +11,7 @@ from cnnlab.run.checkpoint import load_checkpoint
 from cnnlab.run.directory import RunDir
 from cnnlab.settings import resolve
 from cnnlab.train.assemble import assemble
+from cnnlab.train.defaults import concrete
 from cnnlab.train.fit import fit
 from cnnlab.train.trainer import Trainer
 
@@ -42,8 +43,8 @@ def test_a_run_fine_tunes_on_another_dataset_with_frozen_stages_bit_identical(tr
 def test_fine_tune_trains_the_head_first_then_everything_at_lower_backbone_rates(trained_run, tmp_path):
     source_dir, _ = trained_run
     target = two_colour_folder(tmp_path / "target")
-    config = resolve(data=str(target), pretrained=str(source_dir), fine_tune=1, epochs=3, batch_size=8,
-                            out=str(tmp_path / "runs"))
+    config = concrete(resolve(data=str(target), pretrained=str(source_dir), fine_tune=1, epochs=3, batch_size=8,
+                              out=str(tmp_path / "runs")))
     parts = assemble(config, load_data(config))
     trainer = Trainer(parts, RunDir.create(config.run.out, "phases"))
     trainable = [n for n, p in parts.model.named_parameters() if p.requires_grad]

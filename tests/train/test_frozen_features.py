@@ -10,6 +10,7 @@ from cnnlab.run.checkpoint import load_checkpoint
 from cnnlab.run.directory import RunDir
 from cnnlab.settings import resolve
 from cnnlab.train.assemble import assemble
+from cnnlab.train.defaults import concrete
 from cnnlab.train.fit import fit
 from cnnlab.train.frozen_features import feature_key
 from cnnlab.train.trainer import Trainer
@@ -44,7 +45,7 @@ def test_a_second_run_reads_the_features_from_disk(colour_folder, tmp_path, hear
 
 
 def test_the_key_follows_the_images_and_the_backbone_not_the_head(colour_folder):
-    settings = resolve(data=str(colour_folder), **FIXED)
+    settings = concrete(resolve(data=str(colour_folder), **FIXED))
     data = load_data(settings)
     model = assemble(settings, data).model
     key = feature_key(model, data, torch.float32, True)

@@ -75,7 +75,9 @@ class ModelSettings(Section):
     """Which network, and what it starts from."""
 
     title: ClassVar[str] = "Model"
-    model: str = setting("simplecnn", "Model name with variants, e.g. simplecnn:pooling=strided.")
+    model: str = setting("auto", "Model name with variants, e.g. simplecnn:pooling=strided; auto: chosen from the data "
+                         "(photos: EfficientNet-Lite0 fine-tuned from ImageNet when its weights are installed; "
+                         "otherwise SimpleCNN).")
     pretrained: str | None = setting(
         None, "Start from weights: imagenet (torchvision), a weights name, timm (timm/<name>), a .pth/.safetensors "
         "file or a cnnlab run directory.")

@@ -5,12 +5,12 @@ from pathlib import Path
 from cnnlab import events
 from cnnlab.data.pipeline import load_data
 from cnnlab.errors import SettingError
-from cnnlab.models.pretrained import run_model_name
 from cnnlab.run.checkpoint import read_settings, remove_temporary
 from cnnlab.run.directory import RunDir, default_run_name
 from cnnlab.settings import Settings, resolve
 from cnnlab.train import distributed
 from cnnlab.train.assemble import assemble
+from cnnlab.train.defaults import concrete
 from cnnlab.train.precision import flush_denormals
 from cnnlab.train.trainer import Trainer, TrainResult
 
@@ -35,7 +35,7 @@ def fit(settings: Settings | None = None, resume: str | Path | None = None, **gi
 def fit_here(settings: Settings, resume: str | Path | None = None) -> TrainResult:
     """Train in this process (one rank of a distributed job, or the only process)."""
     flush_denormals()
-    settings = with_run_architecture(settings)
+    settings = concrete(settings)
     with distributed.session(settings.run.device, settings.run.dist_timeout) as world:
         check_world(settings, world)
         data = load_data(settings)
@@ -75,15 +75,6 @@ def opened(path: str | Path, world: distributed.World) -> RunDir:
         for stale in remove_temporary(run.checkpoints):
             events.note(f"removed {stale.name}, left by an interrupted checkpoint save")
     return run
-
-
-def with_run_architecture(settings: Settings) -> Settings:
-    """Settings whose model is the architecture of the cnnlab run they start from, unless a model was chosen."""
-    pretrained = settings.model.pretrained
-    if pretrained is None or "model" in settings.explicit():
-        return settings
-    architecture = run_model_name(pretrained)
-    return settings.replace(model=architecture) if architecture else settings
 
 
 def check_world(settings: Settings, world: distributed.World) -> None:

@@ -14,6 +14,7 @@ from cnnlab.errors import SettingError
 from cnnlab.run.directory import RunDir, default_run_name
 from cnnlab.settings import Settings
 from cnnlab.train.assemble import assemble
+from cnnlab.train.defaults import concrete
 from cnnlab.train.precision import flush_denormals
 from cnnlab.train.trainer import Trainer
 
@@ -97,7 +98,7 @@ def find_lr(settings: Settings, start: float = 1e-7, end: float = 10.0, steps: i
     if steps < 5:
         raise SettingError("steps", f"must be at least 5, got {steps}")
     flush_denormals()
-    settings = settings.replace(ema=None, lr=start)
+    settings = concrete(settings.replace(ema=None, lr=start))
     data = load_data(settings)
     run = RunDir.create(settings.run.out, "lr-find-" + default_run_name(settings.model.model, settings.data.data))
     trainer = Trainer(assemble(settings, data), run)
