@@ -29,7 +29,7 @@ def test_photos_with_weights_installed_are_fine_tuned_from_imagenet(photos, weig
     chosen = defaults.concrete(resolve(data=str(photos)))
     assert (chosen.model.model, chosen.model.pretrained, chosen.model.fine_tune, chosen.model.freeze) == \
         ("efficientnet_lite0", "imagenet", 1, "6")
-    assert chosen.data.image_size == 100 and chosen.optim.batch_size == 32 and chosen.optim.epochs == 6
+    assert chosen.data.image_size == 100 and chosen.optim.batch_size == 32 and chosen.optim.epochs == 5
     assert "auto: `model` efficientnet_lite0" in heard.lines and "the images are 100 px" in heard.lines
 
 

@@ -21,7 +21,7 @@ LARGE = 64  # images whose short side is above this many pixels are photos that 
 PROBES = 64  # image headers read to size the images up
 CPU_SIZE, GPU_SIZE = 160, 224  # the input size auto transfers at: on a CPU, a size that keeps an epoch short
 SCRATCH_SIZE = 64  # the largest input auto trains from scratch at (larger costs far more than it gains)
-TRANSFER_STEPS = dict(fine_tune=1, freeze="6", epochs=6, batch_size=32)  # head first, then the last stages
+TRANSFER_STEPS = dict(fine_tune=1, freeze="6", epochs=5, batch_size=32)  # head first, then the last stages
 MODEL_SETTINGS = ("model", "pretrained", "freeze", "fine_tune", "keep_head", "preprocess", "lr_mult_backbone")
 
 
