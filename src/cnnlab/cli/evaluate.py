@@ -28,17 +28,19 @@ def evaluate(
     data_dir: Optional[str] = typer.Option(None, help="Where a named dataset's files are."),
     out: Optional[str] = typer.Option(None, help="Folder for the PNG/JSON files (default: RUN/eval)."),
     tta: str = setting_option("tta"),
+    split: Optional[str] = typer.Option(None, help="val or test, where the run has both (default: test)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
-    """Top-1, top-5, per-class precision/recall/F1, confusion matrix and top losses of a trained run."""
+    """Top-1, top-5, per-class precision/recall/F1, confusion matrix, top losses, calibration (ECE, NLL, Brier,
+    reliability diagram) and the accuracy/coverage curve of a trained run."""
     from cnnlab.evaluation.evaluate import evaluate_run  # torch loads only when the verb runs
 
-    result = evaluate_run(run, data=data, data_dir=data_dir, out=out, tta=tta)
+    result = evaluate_run(run, data=data, data_dir=data_dir, out=out, tta=tta, split=split)
     if as_json:
         print(json.dumps(result, indent=2))
         return
     views = f", test-time augmentation: {tta}" if tta != "none" else ""
-    table = Table(title=f"{result['data']}: {result['images']} images{views}")
+    table = Table(title=f"{result['data']} {result['split']} split: {result['images']} images{views}")
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, m in result["per_class"].items():
@@ -47,6 +49,11 @@ def evaluate(
     console.print(
         f"top-1 {result['top1']:.2%}   top-5 {result['top5']:.2%}   balanced accuracy {result['balanced_accuracy']:.2%}"
     )
+    console.print(f"calibration: ECE {result['ece']:.2%} (15 bins)   NLL {result['nll']:.4f}   "
+                  f"Brier {result['brier']:.4f}   temperature {result['temperature']:.4g}")
+    curve = "   ".join(f"≥{r['min_confidence']:.2f}: {r['coverage']:.0%} answered, {r['accuracy']:.1%} right"
+                       for r in (result["coverage"][i] for i in (0, 10, 14, 18)) if r["accuracy"] is not None)
+    console.print(f"abstaining below a confidence: {curve}")
     pairs = ", ".join(f"{p['true']}→{p['predicted']} ({p['count']})" for p in result["most_confused"])
     console.print(f"most confused: {pairs}")
     for name, path in result["files"].items():
