@@ -19,6 +19,7 @@ EVALUATE_EPILOG = (
 PREDICT_EPILOG = (
     "Examples:\n\n  cnnlab predict runs/my-run cat.jpg dog.png\n\n  cnnlab predict runs/my-run photos/ --top 3 --csv > predictions.csv"
     "\n\n  cnnlab predict runs/my-run/export/model.onnx cat.jpg"
+    "\n\n  cnnlab predict runs/my-run photos/ --min-confidence 0.8   # \"unsure\" below 80%"
 )
 
 
@@ -64,8 +65,10 @@ def predict(
     run: str = typer.Argument(..., help="Run directory, checkpoint file, or exported model (.onnx, .torchscript.pt)."),
     images: list[str] = typer.Argument(..., help="Image files or folders."),
     top: int = typer.Option(5, help="How many classes per image."),
+    min_confidence: float = typer.Option(0.0, help="Answer \"unsure\" (with the top classes) when the top "
+                                         "probability is below this."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, answer, rank, class, probability."),
 ) -> None:
     """Top-k classes with probabilities for each image, through the run's own preprocessing. Files that cannot be
     read are named on stderr, the others predicted; the exit code is then 1."""
@@ -73,21 +76,22 @@ def predict(
     from cnnlab.inference.predict import predict_files
 
     loaded = load_any(run)
-    results, skipped = predict_files(loaded, images, top=top)
+    results, skipped = predict_files(loaded, images, top=top, min_confidence=min_confidence)
     for path, reason in skipped:
         console.print(f"[yellow]skipped[/] {escape(path)}: {escape(reason)}")
     if as_json:
         print(json.dumps({"predictions": results, "skipped": [{"file": p, "reason": r} for p, r in skipped]}, indent=2))
     elif as_csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["file", "rank", "class", "probability"])
+        writer.writerow(["file", "answer", "rank", "class", "probability"])
         for item in results:
             for rank, guess in enumerate(item["top"], 1):
-                writer.writerow([item["file"], rank, guess["class"], guess["probability"]])
+                writer.writerow([item["file"], item["answer"], rank, guess["class"], guess["probability"]])
     else:
         for item in results:
             guesses = "  ".join(f"{g['class']} {g['probability']:.1%}" for g in item["top"])
-            print(f"{item['file']}: {guesses}")
+            unsure = "unsure: " if item["answer"] != item["top"][0]["class"] else ""
+            print(f"{item['file']}: {unsure}{guesses}")
     if skipped:
         console.print(f"[yellow]{len(skipped)} of {len(skipped) + len(results)} files could not be predicted[/]")
         raise typer.Exit(1)
