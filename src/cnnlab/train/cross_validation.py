@@ -2,7 +2,7 @@
 images (the same seed, so the folds are one partition) while the data's test split stays out of every run; then each
 metric's mean ± standard deviation over the folds.
 
-A cross-validation is one folder: cv.json (the plan), runs/fold<k>/ (ordinary run directories, each with a
+A cross-validation is one folder: plan.json, runs/fold<k>/ (ordinary run directories, each with a
 result.json once finished) and cv.{md,csv,json}. Running the same command again skips finished folds and resumes an
 interrupted one from its last checkpoint.
 """
@@ -90,7 +90,7 @@ def cross_validate(folds: int, out: str = "runs", name: str | None = None, **set
     plan = {"folds": folds, "settings": settings}
     digest = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:8]
     folder = Path(out) / (name or f"cv{folds}-{digest}")
-    open_plan(plan, folder, "cv.json", "a cross-validation with other folds or settings")
+    open_plan(plan, folder, "plan.json", "a cross-validation with other folds or settings")
     rows = []
     for k in range(1, folds + 1):
         run = folder / "runs" / f"fold{k}"
