@@ -68,7 +68,7 @@ def predict(
     min_confidence: float = typer.Option(0.0, help="Answer \"unsure\" (with the top classes) when the top "
                                          "probability is below this."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, answer, rank, class, probability."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability, answer."),
 ) -> None:
     """Top-k classes with probabilities for each image, through the run's own preprocessing. Files that cannot be
     read are named on stderr, the others predicted; the exit code is then 1."""
@@ -83,10 +83,10 @@ def predict(
         print(json.dumps({"predictions": results, "skipped": [{"file": p, "reason": r} for p, r in skipped]}, indent=2))
     elif as_csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["file", "answer", "rank", "class", "probability"])
+        writer.writerow(["file", "rank", "class", "probability", "answer"])
         for item in results:
             for rank, guess in enumerate(item["top"], 1):
-                writer.writerow([item["file"], item["answer"], rank, guess["class"], guess["probability"]])
+                writer.writerow([item["file"], rank, guess["class"], guess["probability"], item["answer"]])
     else:
         for item in results:
             guesses = "  ".join(f"{g['class']} {g['probability']:.1%}" for g in item["top"])
