@@ -1,8 +1,9 @@
 """Export a trained run to ONNX or TorchScript with its model record beside it, and check it against PyTorch.
 
 An exported model is one file (`model.onnx`, or `model.torchscript.pt`) plus `<file>.json`: the format, the model
-record (architecture, classes, input shape, mean/std, weights) and the run's metrics, which is all that is needed to
-preprocess an image for it (exported.py reads it back).
+record (architecture, classes, input shape, mean/std, weights, temperature) and the run's metrics, which is all that is
+needed to preprocess an image for it (exported.py reads it back). A calibrated model's graph divides its logits by the
+temperature itself, so its softmax is calibrated wherever it runs.
 """
 
 import json

@@ -77,7 +77,7 @@ class DataSettings(Section):
         "split (which `calibrate` never touches).", above=0, below=1)
     fold: str | None = setting(
         None, "Validate on fold k of a stratified K-fold of the training images, as k/K (e.g. 2/5); the test split "
-        "stays out. `train --folds K` trains every fold.", check=check_fold)
+        "stays out (cross-validation trains every fold).", check=check_fold)
     stream: bool | None = setting(
         None, "Read a folder's images from disk every epoch (default: only when too large for memory).")
     workers: int = setting(4, "Processes that read a folder's images when streaming from disk.", min=0, max=256)
