@@ -17,7 +17,7 @@ def test_cli_predict_json_and_csv(trained_run):
     out = subprocess.run([sys.executable, "-m", "cnnlab", "predict", str(run), str(image), "--csv", "--top", "2"],
                          capture_output=True, text=True)
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == "file,rank,class,probability" and len(lines) == 3
+    assert lines[0] == "file,rank,class,probability,answer" and len(lines) == 3
 
 
 def test_cli_evaluate_missing_run_is_one_line_error(tmp_path):

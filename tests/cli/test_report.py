@@ -31,7 +31,8 @@ def test_report_opens_in_chromium_without_errors(trained_run: tuple[Path, Path],
     assert problems == []
     assert [alt for alt, _, _ in images] == [
         "loss, accuracy and learning rate by epoch", "rows: true class, columns: predicted class",
-        "the evaluation images the model got most wrong", "grey is a zero weight",
+        "reliability: accuracy against confidence, per bin",
+        "abstaining: accuracy of the images answered at each minimum confidence", "the evaluation images the model got most wrong", "grey is a zero weight",
         "where the evidence for the predicted class lies",
     ]
     assert all(complete and width > 100 for _, complete, width in images)

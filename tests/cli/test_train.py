@@ -176,3 +176,11 @@ def test_a_run_on_a_labels_file_is_read_back_by_evaluate_predict_and_export(tmp_
     code, _, err = cli("export", str(run))
     assert code in (0, None), err
     assert "top-1 agrees on 6/6" in err
+
+
+def test_folds_refuses_what_applies_to_one_run(cli, tmp_path):
+    code, _, err = cli("train", "--folds", "3", "--fold", "1/3", "--out", str(tmp_path))
+    assert code == 2 and "--fold" in err and "chosen by the cross-validation" in err
+    code, _, err = cli("train", "--folds", "1", "--out", str(tmp_path))
+    assert code == 2 and "--folds" in err and "from 2 to 100" in err
+    assert not any(tmp_path.iterdir())  # nothing was started

@@ -213,9 +213,22 @@ def test_a_failure_of_the_server_itself_is_a_json_500_and_it_goes_on(trained_run
         cam = client.post("/predict", files={"file": ("g.png", image)}, params={"gradcam": "true"})
         assert cam.status_code == 400 and cam.json() == {"error": "g.png: odd"}  # the overlay's decoder: a refusal
         monkeypatch.setattr(overlay, "decode_image", real)
-        monkeypatch.setattr(serve_app, "top_k", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom\nmore")))
+        monkeypatch.setattr(serve_app, "answered", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom\nmore")))
         failed = client.post("/predict", files={"file": ("g.png", image)})  # a bug of the server's own
         monkeypatch.undo()
         assert failed.status_code == 500 and failed.json() == {"error": "internal error: RuntimeError: boom"}
         after = client.post("/predict", files={"file": ("g.png", image)})
         assert after.status_code == 200 and after.json()["predictions"][0]["top"][0]["class"] == "green"
+
+
+def test_answers_unsure_below_the_minimum_confidence_asked_for(served_run, trained_run):
+    image = trained_run[1] / "data" / "test" / "red" / "001.png"
+    upload = {"file": (image.name, image.read_bytes(), "image/png")}
+    sure = httpx.post(f"{served_run}/predict", files=upload).json()["predictions"][0]
+    assert sure["answer"] == "red" == sure["top"][0]["class"]  # the server's own minimum: 0
+    unsure = httpx.post(f"{served_run}/predict", files=upload, params={"min_confidence": 1.0}).json()["predictions"][0]
+    assert unsure["answer"] == "unsure" and unsure["top"] == sure["top"]
+    refused = httpx.post(f"{served_run}/predict", files=upload, params={"min_confidence": 2})
+    assert refused.status_code == 422 and "min_confidence" in refused.json()["error"]
+    with pytest.raises(SettingError, match="`min_confidence`"):
+        ServeOptions(min_confidence=1.5)

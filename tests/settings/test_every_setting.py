@@ -38,6 +38,8 @@ CASES = {  # setting: (a, b, context); a None `a` means the base value
     "path_column": (None, "other", {"labels": "<labels>"}),
     "label_column": (None, "label2", {"labels": "<labels>"}),
     "split_column": (None, "part", {"labels": "<labels>"}),
+    "holdout": (None, 0.3, {}),
+    "fold": (None, "1/2", {}),
     "image_size": (None, 12, {}),
     "stream": (None, "<flip>", {}),
     "workers": (None, 1, {}),

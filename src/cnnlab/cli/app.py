@@ -7,6 +7,7 @@ from rich.markup import escape
 
 from cnnlab import __version__, events
 from cnnlab.cli import augment_preview as augment_cli
+from cnnlab.cli import calibrate as calibrate_cli
 from cnnlab.cli import compare as compare_cli
 from cnnlab.cli import evaluate as evaluate_cli
 from cnnlab.cli import explain as explain_cli
@@ -43,6 +44,7 @@ app.command("train", epilog=train_cli.EPILOG)(train_cli.train)
 app.command("lr-find", epilog=lr_find_cli.EPILOG)(lr_find_cli.lr_find)
 app.command("evaluate", epilog=evaluate_cli.EVALUATE_EPILOG)(evaluate_cli.evaluate)
 app.command("predict", epilog=evaluate_cli.PREDICT_EPILOG)(evaluate_cli.predict)
+app.command("calibrate", epilog=calibrate_cli.EPILOG)(calibrate_cli.calibrate)
 app.command("report", epilog=report_cli.EPILOG)(report_cli.report)
 app.command("compare", epilog=compare_cli.EPILOG)(compare_cli.compare)
 app.command("export", epilog=export_cli.EPILOG)(export_cli.export)

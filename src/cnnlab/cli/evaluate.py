@@ -19,6 +19,7 @@ EVALUATE_EPILOG = (
 PREDICT_EPILOG = (
     "Examples:\n\n  cnnlab predict runs/my-run cat.jpg dog.png\n\n  cnnlab predict runs/my-run photos/ --top 3 --csv > predictions.csv"
     "\n\n  cnnlab predict runs/my-run/export/model.onnx cat.jpg"
+    "\n\n  cnnlab predict runs/my-run photos/ --min-confidence 0.8   # \"unsure\" below 80%"
 )
 
 
@@ -28,17 +29,19 @@ def evaluate(
     data_dir: Optional[str] = typer.Option(None, help="Where a named dataset's files are."),
     out: Optional[str] = typer.Option(None, help="Folder for the PNG/JSON files (default: RUN/eval)."),
     tta: str = setting_option("tta"),
+    split: Optional[str] = typer.Option(None, help="val or test, where the run has both (default: test)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
-    """Top-1, top-5, per-class precision/recall/F1, confusion matrix and top losses of a trained run."""
+    """Top-1, top-5, per-class precision/recall/F1, confusion matrix, top losses, calibration (ECE, NLL, Brier,
+    reliability diagram) and the accuracy/coverage curve of a trained run."""
     from cnnlab.evaluation.evaluate import evaluate_run  # torch loads only when the verb runs
 
-    result = evaluate_run(run, data=data, data_dir=data_dir, out=out, tta=tta)
+    result = evaluate_run(run, data=data, data_dir=data_dir, out=out, tta=tta, split=split)
     if as_json:
         print(json.dumps(result, indent=2))
         return
     views = f", test-time augmentation: {tta}" if tta != "none" else ""
-    table = Table(title=f"{result['data']}: {result['images']} images{views}")
+    table = Table(title=f"{result['data']} {result['split']} split: {result['images']} images{views}")
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, m in result["per_class"].items():
@@ -47,6 +50,11 @@ def evaluate(
     console.print(
         f"top-1 {result['top1']:.2%}   top-5 {result['top5']:.2%}   balanced accuracy {result['balanced_accuracy']:.2%}"
     )
+    console.print(f"calibration: ECE {result['ece']:.2%} (15 bins)   NLL {result['nll']:.4f}   "
+                  f"Brier {result['brier']:.4f}   temperature {result['temperature']:.4g}")
+    curve = "   ".join(f"≥{r['min_confidence']:.2f}: {r['coverage']:.0%} answered, {r['accuracy']:.1%} right"
+                       for r in (result["coverage"][i] for i in (0, 10, 14, 18)) if r["accuracy"] is not None)
+    console.print(f"abstaining below a confidence: {curve}")
     pairs = ", ".join(f"{p['true']}→{p['predicted']} ({p['count']})" for p in result["most_confused"])
     console.print(f"most confused: {pairs}")
     for name, path in result["files"].items():
@@ -57,8 +65,10 @@ def predict(
     run: str = typer.Argument(..., help="Run directory, checkpoint file, or exported model (.onnx, .torchscript.pt)."),
     images: list[str] = typer.Argument(..., help="Image files or folders."),
     top: int = typer.Option(5, help="How many classes per image."),
+    min_confidence: float = typer.Option(0.0, help="Answer \"unsure\" (with the top classes) when the top "
+                                         "probability is below this."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability, answer."),
 ) -> None:
     """Top-k classes with probabilities for each image, through the run's own preprocessing. Files that cannot be
     read are named on stderr, the others predicted; the exit code is then 1."""
@@ -66,21 +76,22 @@ def predict(
     from cnnlab.inference.predict import predict_files
 
     loaded = load_any(run)
-    results, skipped = predict_files(loaded, images, top=top)
+    results, skipped = predict_files(loaded, images, top=top, min_confidence=min_confidence)
     for path, reason in skipped:
         console.print(f"[yellow]skipped[/] {escape(path)}: {escape(reason)}")
     if as_json:
         print(json.dumps({"predictions": results, "skipped": [{"file": p, "reason": r} for p, r in skipped]}, indent=2))
     elif as_csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["file", "rank", "class", "probability"])
+        writer.writerow(["file", "rank", "class", "probability", "answer"])
         for item in results:
             for rank, guess in enumerate(item["top"], 1):
-                writer.writerow([item["file"], rank, guess["class"], guess["probability"]])
+                writer.writerow([item["file"], rank, guess["class"], guess["probability"], item["answer"]])
     else:
         for item in results:
             guesses = "  ".join(f"{g['class']} {g['probability']:.1%}" for g in item["top"])
-            print(f"{item['file']}: {guesses}")
+            unsure = "unsure: " if item["answer"] != item["top"][0]["class"] else ""
+            print(f"{item['file']}: {unsure}{guesses}")
     if skipped:
         console.print(f"[yellow]{len(skipped)} of {len(skipped) + len(results)} files could not be predicted[/]")
         raise typer.Exit(1)

@@ -19,6 +19,8 @@ def serve(
     max_wait_ms: float = typer.Option(5.0, help="Longest a request waits for others to batch with (ms)."),
     max_upload_mb: float = typer.Option(10.0, help="Largest image file accepted (MB, of 2**20 bytes)."),
     max_pixels: int = typer.Option(40_000_000, help="Most pixels an image may have (decompression bombs refused)."),
+    min_confidence: float = typer.Option(0.0, help="Answer \"unsure\" when the top probability is below this (a "
+                                         "request's ?min_confidence= overrides it)."),
 ) -> None:
     """POST /predict (multipart image or images) → top-k JSON; GET /health, GET /model, docs at /docs, a page at /."""
     from cnnlab.serve.app import ServeOptions  # fastapi, uvicorn and torch load only when the verb runs
@@ -27,4 +29,5 @@ def serve(
 
     check_address(host, port, workers)  # the options are the library's to check, in the order they are listed
     limits = Limits.in_megabytes(max_upload_mb, max_pixels=max_pixels)
-    run_server(model, host, port, workers, ServeOptions(batching, max_batch, max_wait_ms, limits))
+    run_server(model, host, port, workers, ServeOptions(batching, max_batch, max_wait_ms, limits,
+                                                                 min_confidence))

@@ -17,6 +17,7 @@ EPILOG = (
     "  cnnlab train --data my-photos --class-weights auto --sampler balanced\n\n"
     "  cnnlab train --data ~/cifar10 --recipe fast85 --max-steps 200    # a quick look at a recipe\n\n"
     "  cnnlab train --resume runs/simplecnn-sample-20261126-170000\n\n"
+    "  cnnlab train --data ~/photos --folds 5 --epochs 10 --name cv   # 5 runs and a mean ± std table\n\n"
     "  cnnlab train --data ~/cifar10 --devices 4 --sync-bn          # DDP on 4 GPUs of this machine\n\n"
     "  torchrun --nproc-per-node 4 -m cnnlab train --data ~/cifar10  # the same, started by torchrun\n\n"
     "  cnnlab train --data ~/flowers --model resnet18 --pretrained imagenet --fine-tune 2 --epochs 10\n\n"
@@ -31,6 +32,9 @@ def train(
         None, help="Continue a run directory from its last checkpoint (with its own settings).", rich_help_panel="Run"),
     report: bool = typer.Option(False, help="Write RUN/report.html at the end (as `cnnlab report RUN`).",
                                 rich_help_panel="Run"),
+    folds: Optional[int] = typer.Option(
+        None, help="Cross-validate: one run per fold of a stratified K-fold of the training images, then each "
+        "metric's mean ± std (run it again to resume).", rich_help_panel="Run"),
     **given: object,
 ) -> None:
     """Train a CNN and write a run directory (config, metrics, checkpoints, TensorBoard events)."""
@@ -38,6 +42,9 @@ def train(
     from cnnlab.train.fit import fit
 
     given = {k: v for k, v in given.items() if v is not None}
+    if folds is not None:
+        cross_validation(folds, resume, report, given)
+        return
     result = fit(resume=resume, **given) if resume else fit(**given)
     if not World.from_env().is_main:
         return
@@ -52,3 +59,16 @@ def train(
 
         console.print(f"report: {write_report(result.run_dir)}")
     print(result.run_dir)
+
+
+def cross_validation(folds: int, resume: str | None, report: bool, given: dict) -> None:
+    """`--folds K`: every fold's run, then the table (running the same command again resumes)."""
+    from cnnlab.errors import SettingError
+    from cnnlab.train.cross_validation import cross_validate
+
+    for name, value in (("resume", resume), ("report", report)):
+        if value:
+            raise SettingError(name, "applies to one run; `folds` resumes by running the same command again")
+    folder, files = cross_validate(folds, given.pop("out", "runs"), given.pop("name", None), **given)
+    console.print(files["md"].read_text())
+    print(folder)

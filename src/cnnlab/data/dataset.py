@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import torch
 
 from cnnlab.data.stream import StreamSet
+from cnnlab.errors import SettingError
 
 
 @dataclass
@@ -31,8 +32,9 @@ Split = ImageSet | StreamSet
 class Dataset:
     """A train and an evaluation split with class names and normalisation statistics.
 
-    `own_split` says whether the evaluation split came with the data (a named dataset's test set, a folder's val/ or
-    test/ tree) rather than being held out of the training images."""
+    `own_split` says whether the evaluation split `val` came with the data (a named dataset's test set, a folder's
+    val/ or test/ tree) rather than being held out of the training images. `test` is the data's own split when
+    validation images were held out of the training images beside it (`holdout`, `fold`): then `val` holds those."""
 
     name: str
     classes: list[str]
@@ -42,6 +44,24 @@ class Dataset:
     std: tuple[float, ...]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     own_split: bool = True
+    test: Split | None = None
+
+    def split(self, name: str | None = None) -> tuple[str, Split]:
+        """("val" or "test", the split): a name asked for, else the test split when there is one, else the
+        evaluation split, named for what it is (held out of the training images: val; the data's own: test)."""
+        held_out = "val" if not self.own_split else "test"
+        splits = {"test": self.test, "val": self.val} if self.test is not None else {held_out: self.val}
+        if name is None:
+            name = "test" if "test" in splits else held_out
+        if name not in ("val", "test"):
+            raise SettingError("split", f"{name!r} is not one of: val, test")
+        if name == "val" and name not in splits:
+            raise SettingError("split", f"val: {self.name} has no validation images held out of its training images; "
+                               "its evaluation split is its own test split (train with `holdout`, e.g. 0.1)")
+        if name not in splits:
+            raise SettingError("split", f"test: {self.name} has no test split of its own; its evaluation images were "
+                               "held out of the training images (a validation split)")
+        return name, splits[name]
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

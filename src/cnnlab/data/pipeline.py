@@ -7,6 +7,7 @@ import torch
 from cnnlab import events
 from cnnlab.data.augment import AugmentConfig, build_augment
 from cnnlab.data.dataset import Dataset
+from cnnlab.data.holdout import hold_out
 from cnnlab.data.labels import label_file
 from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.policies import Mixer, Policy
@@ -32,6 +33,7 @@ def load_data(settings: Settings) -> Dataset:
     dataset = load_dataset(data.data, data_dir=data.data_dir, download=data.download, val_split=data.val_split,
                            seed=settings.run.seed, channels=channels, size=weights.size if weights else data.image_size,
                            stream=data.stream, labels=label_file(data))
+    dataset = hold_out(dataset, data.holdout, data.fold, settings.run.seed)
     if "workers" in settings.explicit() and not dataset.streamed:
         raise SettingError("workers", f"applies to images streamed from disk (`stream`); {dataset.name} is held in "
                            "memory")

@@ -1,4 +1,5 @@
-"""Evaluate a trained run on a dataset: top-1/top-5, per-class metrics, confusion matrix and the top losses."""
+"""Evaluate a trained run on a dataset: top-1/top-5, per-class metrics, confusion matrix, top losses, calibration
+(ECE, NLL, Brier, reliability diagram) and the accuracy/coverage curve."""
 
 import json
 from collections.abc import Iterable
@@ -9,20 +10,24 @@ import torch.nn.functional as F
 
 from cnnlab.data.dataset import Dataset
 from cnnlab.data.loader import batch_source
+from cnnlab.evaluation.calibration import calibration_metrics, expected_calibration_error, reliability
+from cnnlab.evaluation.coverage import coverage_curve
 from cnnlab.evaluation.metrics import class_report, most_confused
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.settings.sections import check_value
-from cnnlab.viz.plots import save_confusion_matrix, save_image_grid
+from cnnlab.viz.plots import (save_confusion_matrix, save_coverage_curve, save_image_grid,
+                              save_reliability_diagram)
 
 
 def logits_and_worst(
-    loaded: LoadedModel, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int, tta: str = "none"
+    loaded: LoadedModel, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int, tta: str = "none",
+    calibrated: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[float, int, torch.Tensor]]]:
-    """Logits (averaged over the `tta` views) and labels over uint8 batches, and the `count` worst
-    (loss, index, image), worst first."""
+    """Logits (averaged over the `tta` views; divided by the model's temperature unless `calibrated` is False) and
+    labels over uint8 batches, and the `count` worst (loss, index, image), worst first."""
     all_logits, all_labels, worst, seen = [], [], [], 0
     for images, labels in batches:
-        logits = loaded.logits(images, tta=tta)
+        logits = loaded.logits(images, tta=tta, calibrated=calibrated)
         losses = F.cross_entropy(logits, labels, reduction="none")
         top = losses.topk(min(count, len(losses))).indices.tolist()
         worst = sorted(worst + [(losses[i].item(), seen + i, images[i].clone()) for i in top], key=lambda w: -w[0])[:count]
@@ -34,23 +39,30 @@ def logits_and_worst(
 
 def evaluate_run(
     run: str | Path, data: str | None = None, data_dir: str | None = None, out: str | Path | None = None,
-    top_losses: int = 24, workers: int = 4, tta: str = "none",
+    top_losses: int = 24, workers: int = 4, tta: str = "none", split: str | None = None,
 ) -> dict:
     """Metrics of a run's model on its own evaluation split (or on `data`), with PNG and JSON files in `out`;
-    `tta` (none, flip, shift) averages the logits over test-time views as training's last epoch does."""
+    `tta` (none, flip, shift) averages the logits over test-time views as training's last epoch does; `split` (val,
+    test) picks one where the run has both (default: test)."""
     check_value("tta", tta)
     loaded = load_model(run)
-    return evaluate_on(loaded, loaded.dataset(data, data_dir), out, top_losses, workers, tta)
+    return evaluate_on(loaded, loaded.dataset(data, data_dir), out, top_losses, workers, tta, split)
 
 
 def evaluate_on(
     loaded: LoadedModel, dataset: Dataset, out: str | Path | None = None, top_losses: int = 24, workers: int = 4,
-    tta: str = "none",
+    tta: str = "none", split: str | None = None,
 ) -> dict:
-    """Metrics of a loaded model on a dataset's val split, with PNG and JSON files in `out` (default: RUN/eval)."""
-    batches = batch_source(dataset.val, 256, workers=workers)
+    """Metrics of a loaded model on a dataset's test split (or `split`: see Dataset.split), with PNG and JSON files
+    in `out` (default: RUN/eval): accuracy, per class, calibration (ECE, NLL, Brier, reliability diagram) and the
+    accuracy/coverage curve of abstaining below a confidence."""
+    split, images = dataset.split(split)
+    batches = batch_source(images, 256, workers=workers)
     logits, labels, worst = logits_and_worst(loaded, batches, top_losses, tta)
     report = class_report(logits, labels)
+    probabilities = logits.double().softmax(1)
+    bins = reliability(probabilities, labels)
+    coverage = coverage_curve(probabilities, labels)
     out = Path(out) if out else loaded.home / "eval"
     out.mkdir(parents=True, exist_ok=True)
     predicted = logits.argmax(1)
@@ -60,11 +72,16 @@ def evaluate_on(
     result = {
         "checkpoint": str(loaded.path),
         "data": dataset.name,
+        "split": split,
         "images": len(labels),
         "tta": tta,
         "top1": report.accuracy,
         "top5": report.top5,
         "balanced_accuracy": report.balanced_accuracy,
+        **calibration_metrics(logits, labels),
+        "temperature": loaded.record.temperature,
+        "reliability": vars(bins),
+        "coverage": coverage,
         "per_class": {
             name: {"precision": p, "recall": r, "f1": f, "support": s}
             for name, p, r, f, s in zip(loaded.classes, report.precision, report.recall, report.f1, report.support)
@@ -76,6 +93,13 @@ def evaluate_on(
                                                               f"{dataset.name}: top-1 {report.accuracy:.2%}")),
             "top_losses_png": str(save_image_grid(torch.stack([image for _, _, image in worst]), captions, out / "top_losses.png",
                                                   "top losses (true→predicted)")),
+            "reliability_png": str(save_reliability_diagram(
+                bins.edges, bins.counts, bins.confidence, bins.accuracy, out / "reliability.png",
+                f"{dataset.name} {split}: ECE {expected_calibration_error(probabilities, labels):.2%}, "
+                f"temperature {loaded.record.temperature:.3g}")),
+            "coverage_png": str(save_coverage_curve([r["coverage"] for r in coverage], [r["accuracy"] for r in coverage],
+                                                    [r["min_confidence"] for r in coverage], out / "coverage.png",
+                                                    f"{dataset.name} {split}: abstaining below a confidence")),
             "confusion_matrix_json": str(out / "confusion_matrix.json"),
             "metrics_json": str(out / "metrics.json"),
         },

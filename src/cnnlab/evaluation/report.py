@@ -1,4 +1,5 @@
-"""One self-contained HTML page per run: settings, model, curves, metrics, confusion, classes, top losses, filters, Grad-CAM."""
+"""One self-contained HTML page per run: settings, model, curves, metrics, calibration, confusion, classes, top losses,
+filters, Grad-CAM."""
 
 import base64
 import time
@@ -60,7 +61,7 @@ def cards(values: dict[str, str]) -> str:
 
 def gradcam_samples(loaded: LoadedModel, dataset: Dataset, count: int, path: Path) -> Path:
     """Grad-CAM for the predicted class of `count` evaluation images drawn at random (seed 0), true label shown."""
-    images, labels = next(iter(batch_source(dataset.val, count, shuffle=True, seed=0)))
+    images, labels = next(iter(batch_source(dataset.split()[1], count, shuffle=True, seed=0)))
     result = grad_cam(loaded.model, loaded.preprocess(images), None, None, "gradcam")
     captions = [
         f"true {loaded.classes[t]}\npredicted {loaded.classes[c]} {p:.0%}"
@@ -96,6 +97,7 @@ def write_report(run: str | Path, out: str | Path | None = None, samples: int = 
         "top-1": f"{result['top1']:.2%}",
         "top-5": f"{result['top5']:.2%}",
         "balanced accuracy": f"{result['balanced_accuracy']:.2%}",
+        "ECE": f"{result['ece']:.2%}",
         "epochs": str(len(history)),
         "best val accuracy": f"{max((r['val_acc'] for r in history), default=0):.2%}",
         "training time": f"{sum(r['epoch_time'] for r in history):.0f} s",
@@ -113,6 +115,14 @@ def write_report(run: str | Path, out: str | Path | None = None, samples: int = 
         figure(save_curves([run_dir.path], assets / "curves.png"), "loss, accuracy and learning rate by epoch"),
         "<h2>Confusion matrix</h2>",
         figure(Path(result["files"]["confusion_matrix_png"]), "rows: true class, columns: predicted class"),
+        "<h2>Calibration</h2>",
+        f"<p>On the {escape(result['split'])} split: expected calibration error {result['ece']:.2%} (15 bins), negative "
+        f"log-likelihood {result['nll']:.4f}, Brier score {result['brier']:.4f}; temperature "
+        f"{result['temperature']:.4g} ({'fitted by cnnlab calibrate' if result['temperature'] != 1 else 'none fitted'})."
+        "</p>",
+        figure(Path(result["files"]["reliability_png"]), "reliability: accuracy against confidence, per bin"),
+        figure(Path(result["files"]["coverage_png"]), "abstaining: accuracy of the images answered at each minimum "
+               "confidence"),
         "<h2>Per class</h2>",
         table(["class", "precision", "recall", "F1", "support"], per_class, numeric={1, 2, 3, 4}),
         "<h3>Most confused</h3>",

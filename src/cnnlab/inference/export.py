@@ -1,8 +1,9 @@
 """Export a trained run to ONNX or TorchScript with its model record beside it, and check it against PyTorch.
 
 An exported model is one file (`model.onnx`, or `model.torchscript.pt`) plus `<file>.json`: the format, the model
-record (architecture, classes, input shape, mean/std, weights) and the run's metrics, which is all that is needed to
-preprocess an image for it (exported.py reads it back).
+record (architecture, classes, input shape, mean/std, weights, temperature) and the run's metrics, which is all that is
+needed to preprocess an image for it (exported.py reads it back). A calibrated model's graph divides its logits by the
+temperature itself, so its softmax is calibrated wherever it runs.
 """
 
 import json
@@ -37,6 +38,19 @@ class Verification:
         return self.top1_agree == self.images and self.max_abs_diff <= TOLERANCE
 
 
+class Tempered(nn.Module):
+    """A model whose logits are divided by its calibrated temperature, so that the exported graph's softmax gives
+    the calibrated probabilities to whoever runs it, with or without cnnlab."""
+
+    def __init__(self, model: nn.Module, temperature: float) -> None:
+        super().__init__()
+        self.model, self.temperature = model, temperature
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The model's logits / temperature."""
+        return self.model(images) / self.temperature
+
+
 def default_path(loaded: LoadedModel, fmt: str) -> Path:
     """`RUN/export/model.onnx` (or `.torchscript.pt`): in the run directory, or a folder named after a zoo model."""
     return loaded.home / "export" / f"model{FORMATS[fmt]}"
@@ -57,10 +71,11 @@ def export_model(
     path = Path(out) if out else default_path(loaded, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros((2 if dynamic_batch else 1, *loaded.input_shape))
+    model = Tempered(loaded.model, loaded.record.temperature) if loaded.record.temperature != 1 else loaded.model
     if fmt == "onnx":
-        opset = write_onnx(loaded.model, example, path, dynamic_batch, opset or DEFAULT_OPSET)
+        opset = write_onnx(model, example, path, dynamic_batch, opset or DEFAULT_OPSET)
     else:
-        write_torchscript(loaded.model, example, path)
+        write_torchscript(model, example, path)
     meta = export_metadata(loaded, fmt, dynamic_batch, opset)
     metadata_path(path).write_text(json.dumps(meta, indent=2) + "\n")
     check = verify(loaded, load_exported(path), verification_images(loaded, images, check_count))

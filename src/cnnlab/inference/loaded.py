@@ -9,6 +9,7 @@ from torch import nn
 from cnnlab import events
 from cnnlab.data.dataset import Dataset
 from cnnlab.data.decode import decode_files
+from cnnlab.data.holdout import hold_out
 from cnnlab.data.labels import label_file
 from cnnlab.data.loader import normalize
 from cnnlab.data.sources import load_dataset
@@ -55,7 +56,8 @@ class LoadedModel:
         return read_settings(self.meta, str(self.path)) if "settings" in self.meta or "train" in self.meta else None
 
     def dataset(self, data: str | None = None, data_dir: str | None = None) -> Dataset:
-        """The run's own dataset (or `data`) decoded as the model takes it; its val split is what gets evaluated."""
+        """The run's own dataset (or `data`) decoded as the model takes it, with the validation images it held out
+        of its training images (`holdout`, `fold`) held out again."""
         trained = self.settings.data if self.settings is not None else None
         source = data or (trained.data if trained else None)
         if source is None:
@@ -66,6 +68,8 @@ class LoadedModel:
                                seed=self.settings.run.seed if own else 0, channels=self.record.in_chans,
                                size=self.record.image_size, stream=trained.stream if own else None,
                                labels=label_file(trained) if own else None)
+        if own:
+            dataset = hold_out(dataset, trained.holdout, trained.fold, self.settings.run.seed)
         if dataset.classes != self.classes:
             raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's "
                               f"{self.classes[:5]}...")
@@ -82,11 +86,18 @@ class LoadedModel:
         return decode_files(files, channels=self.record.in_chans, size=self.record.image_size)
 
     @torch.no_grad()
-    def logits(self, images: torch.Tensor, batch_size: int = 256, tta: str = "none") -> torch.Tensor:
-        """Logits of uint8 images, in batches; with `tta` the weighted mean over the test-time views."""
+    def logits(self, images: torch.Tensor, batch_size: int = 256, tta: str = "none", calibrated: bool = True
+               ) -> torch.Tensor:
+        """Logits of uint8 images, in batches, divided by the record's temperature (unless `calibrated` is False);
+        with `tta` the weighted mean over the test-time views. An exported model's graph divides by it already
+        (export.py builds it in)."""
         batches = (self.preprocess(images[i : i + batch_size]) for i in range(0, len(images), batch_size))
         parts = [tta_logits(self.model, batch, tta) for batch in batches]
-        return torch.cat(parts) if parts else torch.empty(0, self.record.num_classes)
+        logits = torch.cat(parts) if parts else torch.empty(0, self.record.num_classes)
+        temperature = self.record.temperature
+        if self.exported:
+            return logits if calibrated else logits * temperature
+        return logits / temperature if calibrated else logits
 
 
 def build_model(record: ModelRecord) -> nn.Module:

@@ -24,18 +24,37 @@ def expand_images(paths: list[str | Path]) -> list[Path]:
     return files
 
 
+UNSURE = "unsure"  # the answer when the top probability is below the minimum confidence
+
+
 def predict_files(
-    loaded: LoadedModel, paths: list[str | Path], top: int = 5
+    loaded: LoadedModel, paths: list[str | Path], top: int = 5, min_confidence: float = 0.0
 ) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Top-k classes with probabilities per image (any format or size), and the files that could not be read."""
+    """Top-k classes with probabilities per image (any format or size), and the files that could not be read; each
+    image's `answer` is its top class, or "unsure" when that class's probability is below `min_confidence`."""
     if top < 1:
         raise SettingError("top", f"must be at least 1, got {top}")
+    check_confidence(min_confidence)
     files = expand_images(paths)
     images, kept, skipped = loaded.decode(files)
     probabilities = loaded.logits(images).softmax(1) if kept else torch.empty(0)
-    results = [{"file": shown(files[index]), "top": top_k(row, loaded.classes, top)}
+    results = [{"file": shown(files[index]), **answered(row, loaded.classes, top, min_confidence)}
                for row, index in zip(probabilities, kept)]
     return results, skipped
+
+
+def check_confidence(value: float) -> float:
+    """A minimum confidence: a probability, from 0 (always answer) to 1."""
+    if not 0.0 <= value <= 1.0:
+        raise SettingError("min_confidence", f"must be between 0 and 1 (a probability), got {value}")
+    return value
+
+
+def answered(probabilities: torch.Tensor, classes: list[str], k: int, min_confidence: float) -> dict:
+    """One image's answer (its top class, or "unsure" below `min_confidence`) and its top k classes."""
+    ranked = top_k(probabilities, classes, k)
+    sure = float(probabilities.max()) >= min_confidence
+    return {"answer": ranked[0]["class"] if sure else UNSURE, "top": ranked}
 
 
 def top_k(probabilities: torch.Tensor, classes: list[str], k: int) -> list[dict]:

@@ -1,6 +1,7 @@
 """What a trained model is, for everything that uses it later: architecture, classes, input, preprocessing and
 where its starting weights came from. One class writes it (into checkpoints, config.json and exports) and reads it."""
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -10,7 +11,8 @@ from cnnlab.errors import CnnlabError
 @dataclass(frozen=True)
 class ModelRecord:
     """A model's architecture (name with variants), class names, input (C, H, W), per-channel mean/std in [0, 1]
-    units, and `weights`: what training started from (a pretrained source), None when from scratch."""
+    units, `weights`: what training started from (a pretrained source), None when from scratch, and `temperature`:
+what the logits are divided by before a softmax (1 until `cnnlab calibrate` fits one on validation images)."""
 
     architecture: str
     classes: tuple[str, ...]
@@ -18,6 +20,7 @@ class ModelRecord:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     weights: str | None = None
+    temperature: float = 1.0
 
     @property
     def num_classes(self) -> int:
@@ -44,14 +47,19 @@ class ModelRecord:
     def from_dict(cls, values: dict[str, Any], source: str = "the record") -> "ModelRecord":
         """The record back from `to_dict`, or from the keys earlier versions wrote (`model`, `num_classes`, ...)."""
         try:
-            return cls(
+            record = cls(
                 architecture=str(values["architecture"] if "architecture" in values else values["model"]),
                 classes=tuple(str(c) for c in values["classes"]),
                 input_shape=tuple(int(n) for n in values["input_shape"]),
                 mean=tuple(float(v) for v in values["mean"]),
                 std=tuple(float(v) for v in values["std"]),
                 weights=values.get("weights"),
+                temperature=float(values.get("temperature", 1.0)),  # records written before calibration: none
             )
         except (KeyError, TypeError, ValueError) as err:
             raise CnnlabError(f"{source}: not a model record ({type(err).__name__}: {err})") from None
+        if not (record.temperature > 0 and math.isfinite(record.temperature)):
+            raise CnnlabError(f"{source}: not a usable model record (temperature {record.temperature} must be a finite "
+                              "number above 0)")
+        return record
 

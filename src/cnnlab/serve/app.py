@@ -24,7 +24,7 @@ from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.exported import load_any
 from cnnlab.inference.loaded import LoadedModel
-from cnnlab.inference.predict import top_k
+from cnnlab.inference.predict import answered, check_confidence
 from cnnlab.serve.batcher import Batcher
 from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused, check_upload, number, whole_number
 from cnnlab.serve.overlay import overlay, png_data_url
@@ -34,12 +34,14 @@ ENVIRONMENT = "CNNLAB_SERVE"  # JSON {"source": ..., "options": {...}} for worke
 
 @dataclass
 class ServeOptions:
-    """Batching (on, up to max_batch images, waiting at most max_wait_ms) and the upload limits."""
+    """Batching (on, up to max_batch images, waiting at most max_wait_ms), the upload limits, and the confidence below
+    which an answer is "unsure" (a request may ask for another)."""
 
     batching: bool = True
     max_batch: int = 32
     max_wait_ms: float = 5.0
     limits: Limits = field(default_factory=Limits)
+    min_confidence: float = 0.0
 
     def __post_init__(self) -> None:
         """Refuse a value the server cannot use, naming it; limits may come as a dict of Limits' fields."""
@@ -47,6 +49,8 @@ class ServeOptions:
             raise SettingError("batching", f"must be true or false, got {self.batching!r}")
         whole_number("max_batch", self.max_batch, 1)
         number("max_wait_ms", self.max_wait_ms, 0)
+        number("min_confidence", self.min_confidence, 0)
+        check_confidence(self.min_confidence)
         if isinstance(self.limits, dict):
             self.limits = Limits(**self.limits)
         if not isinstance(self.limits, Limits):
@@ -67,9 +71,11 @@ class Ranked(BaseModel):
 
 
 class Prediction(BaseModel):
-    """The top-k classes of one uploaded image, and its Grad-CAM overlay when asked for."""
+    """The answer for one uploaded image (its top class, or "unsure" when that class's probability is below the minimum
+    confidence), its top-k classes, and its Grad-CAM overlay when asked for."""
 
     file: str
+    answer: str = Field(description='The top class, or "unsure" below the minimum confidence.')
     top: list[Ranked]
     gradcam: str | None = Field(None, description="A PNG data URL, with ?gradcam=true.")
 
@@ -238,6 +244,8 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
         files: list[UploadFile] | None = File(None, description="Several images, predicted as one batch."),
         top: int = Query(5, ge=1, le=1000, description="How many classes per image."),
         gradcam: bool = Query(False, description="Add a Grad-CAM overlay per image (runs only, not exported models)."),
+        min_confidence: float | None = Query(None, ge=0, le=1, description='Answer "unsure" when the top probability '
+                                             f"is below this (default: the server's, {options.min_confidence:g})."),
     ) -> dict:
         """Top-k classes with probabilities for each uploaded image (multipart field `file`, or `files`)."""
         uploads = ([file] if file is not None else []) + list(files or [])
@@ -253,7 +261,8 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
         images = await asyncio.to_thread(
             lambda: torch.stack([decode_upload(n, d, loaded, limits) for n, d in zip(names, datas)]))
         probabilities = (await batcher.submit(images)).softmax(1)
-        results = [{"file": n, "top": top_k(p, loaded.classes, top)} for n, p in zip(names, probabilities)]
+        threshold = options.min_confidence if min_confidence is None else min_confidence
+        results = [{"file": n, **answered(p, loaded.classes, top, threshold)} for n, p in zip(names, probabilities)]
         if gradcam:
             loop = asyncio.get_running_loop()
             urls = await loop.run_in_executor(executor, cam_overlays, loaded, images, datas, names)

@@ -21,6 +21,13 @@ def check_freeze(value: str) -> None:
         raise SettingError("freeze", f"{value!r} is not one of: none, backbone, or a number of stages (e.g. 2)")
 
 
+def check_fold(value: str) -> None:
+    """k/K: fold k of K."""
+    from cnnlab.data.holdout import parse_fold  # the data package imports the settings
+
+    parse_fold(value)
+
+
 def check_name(value: str) -> None:
     """A run directory's name: one folder, inside `out`."""
     if "/" in value or "\\" in value or value in (".", ".."):
@@ -65,6 +72,12 @@ class DataSettings(Section):
                                        "category or target).")
     split_column: str | None = setting(None, "The labels file's column that says train, val or test (default: none; "
                                        "`val_split` holds images out).")
+    holdout: float | None = setting(
+        None, "Fraction of each class of the training images held out as a validation split beside the data's test "
+        "split (which `calibrate` never touches).", above=0, below=1)
+    fold: str | None = setting(
+        None, "Validate on fold k of a stratified K-fold of the training images, as k/K (e.g. 2/5); the test split "
+        "stays out (cross-validation trains every fold).", check=check_fold)
     stream: bool | None = setting(
         None, "Read a folder's images from disk every epoch (default: only when too large for memory).")
     workers: int = setting(4, "Processes that read a folder's images when streaming from disk.", min=0, max=256)
@@ -205,6 +218,9 @@ class Settings:
             raise SettingError("warmup_epochs", f"{optim.warmup_epochs:g} must be at most `epochs` ({optim.epochs})")
         if model.preprocess == "weights" and model.pretrained is None:
             raise SettingError("preprocess", "weights needs `pretrained`")
+        if self.data.holdout is not None and self.data.fold is not None:
+            raise SettingError("holdout", "and `fold` both hold validation images out of the training images: choose "
+                               "one")
         if model.keep_head and model.pretrained is None:
             raise SettingError("keep_head", "needs `pretrained` (a head to keep)")
 

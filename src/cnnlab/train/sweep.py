@@ -22,6 +22,7 @@ from cnnlab.run.checkpoint import read_record
 from cnnlab.run.directory import RunDir
 from cnnlab.settings import resolve
 from cnnlab.train.fit import fit
+from cnnlab.train.trainer import TrainResult
 from cnnlab.viz.plots import save_tradeoff
 
 COLUMNS = ("model", "params", "mflops", "seeds", "acc_mean", "acc_std", "best_acc_mean", "train_s_mean",
@@ -64,26 +65,32 @@ def run_name(model: str, seed: int) -> str:
     return "-".join("".join(c if c.isalnum() or c in "_." else "_" for c in part) for part in parts) + f"-seed{seed}"
 
 
-def open_sweep(sweep: Sweep, folder: Path) -> None:
-    """Create the sweep folder with its plan, or check that an existing one holds the same plan."""
-    plan_file = folder / "sweep.json"
+def open_plan(plan: dict, folder: Path, file: str = "sweep.json", what: str = "a sweep with other models, seeds or "
+              "settings") -> None:
+    """Create a folder of several runs with its plan, or check that an existing one holds the same plan."""
+    plan_file = folder / file
     if plan_file.exists():
         existing = json.loads(plan_file.read_text())
-        if existing != sweep.to_dict():
-            raise SettingError("name", f"{folder} holds a sweep with other models, seeds or settings: choose another")
+        if existing != plan:
+            raise SettingError("name", f"{folder} holds {what}: choose another")
         return
     folder.mkdir(parents=True, exist_ok=True)
-    plan_file.write_text(json.dumps(sweep.to_dict(), indent=2) + "\n")
+    plan_file.write_text(json.dumps(plan, indent=2) + "\n")
+
+
+def fit_or_resume(folder: Path, settings: dict) -> TrainResult:
+    """Train the run `folder` (under its parent) with `settings`, or resume it from its last checkpoint when an
+    earlier attempt was interrupted after an epoch."""
+    if (folder / "checkpoints" / "last.safetensors").exists():
+        return fit(resume=folder)
+    shutil.rmtree(folder, ignore_errors=True)  # started but no epoch finished: nothing to keep
+    return fit(**{**settings, "out": str(folder.parent), "name": folder.name})
 
 
 def train_one(sweep: Sweep, model: str, seed: int, runs: Path) -> dict:
     """Train (or resume) one model and seed of a sweep; its result.json holds what the table needs."""
     folder = runs / run_name(model, seed)
-    if (folder / "checkpoints" / "last.safetensors").exists():
-        result = fit(resume=folder)
-    else:
-        shutil.rmtree(folder, ignore_errors=True)  # started but no epoch finished: nothing to keep
-        result = fit(**{**sweep.settings, "model": model, "seed": seed, "out": str(runs), "name": folder.name})
+    result = fit_or_resume(folder, {**sweep.settings, "model": model, "seed": seed})
     history = RunDir.open(folder).read_metrics()
     record = read_record(RunDir.open(folder).read_config(), str(folder))
     summary = summarize_model(model, record.input_shape, record.num_classes)
@@ -168,7 +175,7 @@ def run_sweep(models: list[str], seeds: int = 3, first_seed: int = 0, out: str =
     resolve(**settings, model=models[0])  # refuse bad settings before the first run starts
     sweep = Sweep(tuple(models), tuple(range(first_seed, first_seed + seeds)), settings)
     folder = Path(out) / (name or f"compare-{sweep.digest}")
-    open_sweep(sweep, folder)
+    open_plan(sweep.to_dict(), folder)
     jobs = [(m, s) for m in sweep.models for s in sweep.seeds]
     rows, started, trained = [], time.perf_counter(), 0
     for index, (model, seed) in enumerate(jobs, 1):

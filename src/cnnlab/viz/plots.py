@@ -116,3 +116,39 @@ def save_tradeoff(params: list[int], accuracy: list[float], spread: list[float],
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def save_reliability_diagram(edges: list[float], counts: list[int], confidence: list[float | None],
+                             accuracy: list[float | None], path: Path, title: str) -> Path:
+    """Accuracy against confidence per bin (bars, None for an empty bin; the diagonal is perfect calibration, the gap to it shaded) over
+    a histogram of how many predictions fell in each bin."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": (3, 1)})
+    lefts, width = np.array(edges[:-1]), edges[1] - edges[0]
+    hits = np.array([a or 0.0 for a in accuracy])
+    means = np.array([np.nan if c is None else c for c in confidence])
+    top.bar(lefts, hits, width=width, align="edge", edgecolor="black", label="accuracy")
+    filled = ~np.isnan(means)
+    top.bar(lefts[filled], (means - hits)[filled], bottom=hits[filled], width=width, align="edge", color="tab:red",
+            alpha=0.3, edgecolor="tab:red", label="gap to confidence")
+    top.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.bar(lefts, counts, width=width, align="edge", color="grey", edgecolor="black")
+    bottom.set(xlabel="confidence (top-1 probability)", ylabel="images")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_coverage_curve(coverage: list[float], accuracy: list[float | None], thresholds: list[float], path: Path,
+                        title: str) -> Path:
+    """Accuracy of the answered images against coverage (the fraction answered), one point per minimum confidence."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    points = [(c, 100 * a, t) for c, a, t in zip(coverage, accuracy, thresholds) if a is not None]
+    ax.plot([c for c, _, _ in points], [a for _, a, _ in points], "o-")
+    for c, a, t in points[::4]:
+        ax.annotate(f"≥{t:.2f}", (c, a), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set(xlabel="coverage (fraction of images answered)", ylabel="accuracy of those answered (%)", title=title)
+    ax.set_xlim(0, 1.02)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)
