@@ -82,6 +82,12 @@ class Summary:
     totals: Totals
     stages: list[dict] | None = None  # a trained run's stages with their trainable parameters (see models.freeze)
 
+    def _repr_html_(self) -> str:
+        """The tables a notebook cell shows (totals and stages open, the layers folded)."""
+        from cnnlab.notebook.views import summary_html
+
+        return summary_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready values."""
         return {

@@ -34,6 +34,12 @@ class LRFind:
         """The rate where the smoothed loss falls fastest (fastai's `steep`)."""
         return self.steepest
 
+    def _repr_html_(self) -> str:
+        """The suggestion and the loss curve, as a notebook cell shows them."""
+        from cnnlab.notebook.views import lr_find_html
+
+        return lr_find_html(self)
+
     def to_dict(self) -> dict:
         """JSON-ready fields."""
         return {"suggestion": self.suggestion, "steepest": self.steepest, "minimum_over_10": self.minimum / 10,
