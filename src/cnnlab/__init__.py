@@ -14,12 +14,13 @@ from cnnlab.errors import CnnlabError
 
 __version__ = "0.1.0"
 
-__all__ = ["CnnlabError", "Run", "Settings", "__version__", "augment_preview", "create_model", "list_models", "load",
+__all__ = ["CnnlabError", "Run", "Settings", "__version__", "augment_preview", "create_model", "gradient_flow", "list_models", "load",
            "lr_find", "ops", "quiet", "reporting", "summary", "train"]
 
 # what `import cnnlab` exports, imported on first use so that `import cnnlab` (and the CLI) stays fast
 _LAZY = {"create_model": "cnnlab.models", "list_models": "cnnlab.models", "load": "cnnlab.notebook.api",
          "summary": "cnnlab.notebook.api", "lr_find": "cnnlab.notebook.api", "augment_preview": "cnnlab.notebook.api",
+         "gradient_flow": "cnnlab.notebook.api",
          "Run": "cnnlab.notebook.run", "Settings": "cnnlab.settings", "quiet": "cnnlab.events",
          "reporting": "cnnlab.events"}
 _MODULES = ("ops", "train")  # subpackages; `cnnlab.train` is also callable (train/__init__.py)

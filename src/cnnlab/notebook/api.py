@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from cnnlab.train.lr_find import LRFind
 
 
+def setting_values(given: dict[str, object]) -> dict[str, object]:
+    """Settings as the declarations take them: a path (or a Run, for `pretrained`) as its text."""
+    return {k: str(v.path if isinstance(v, Run) else v) if isinstance(v, (Path, Run)) else v for k, v in given.items()}
+
+
 def reported(quiet: bool) -> contextlib.AbstractContextManager:
     """Silence for `quiet`, else the current reporter (in a notebook, live bars in the cell)."""
     return events.quiet() if quiet else contextlib.nullcontext()
@@ -32,6 +37,7 @@ def train(settings: Settings | None = None, *, resume: str | Path | Run | None =
     `cnnlab.train(resume=run)`. Every keyword is a setting of `cnnlab train`; `quiet` draws nothing."""
     from cnnlab.train.fit import fit
 
+    given = setting_values(given)
     with reported(quiet):
         if resume is not None:
             result = fit(settings, resume=resume.path if isinstance(resume, Run) else resume, **given)
@@ -76,7 +82,7 @@ def lr_find(*, start: float = 1e-7, end: float = 10.0, steps: int = 100, quiet: 
     from cnnlab.train.lr_find import find_lr
 
     with reported(quiet):
-        return find_lr(resolve(**given), start=start, end=end, steps=steps)
+        return find_lr(resolve(**setting_values(given)), start=start, end=end, steps=steps)
 
 
 def augment_preview(images: list[str] | None = None, data: str | None = None, policies: list[str] | None = None,
@@ -89,3 +95,16 @@ def augment_preview(images: list[str] | None = None, data: str | None = None, po
         data = "sample"
     path = Path(out) if out else Path(tempfile.mkdtemp(prefix="cnnlab-")) / "augment_preview.png"
     return Picture(write_preview(images, data, path, policies, seed, count), "augmentation preview")
+
+
+def gradient_flow(*sources: str | Path | Run, data: str = "sample", count: int = 64, seed: int = 0,
+                  out: str | Path | None = None) -> Picture:
+    """The gradient norm at each layer's weights, input to output, for model names (at initialisation) and runs
+    (at initialisation and trained), on one batch of `data`: `cnnlab.gradient_flow("plain56", "resnet56")`."""
+    from cnnlab.viz.gradflow import gradient_flows, save_gradflow
+
+    names = [str(s.path) if isinstance(s, Run) else str(s) for s in sources]
+    if not names:
+        raise CnnlabError("name at least one model or run")
+    path = Path(out) if out else Path(tempfile.mkdtemp(prefix="cnnlab-")) / "gradflow.png"
+    return Picture(save_gradflow(gradient_flows(names, data, count, seed), path), "gradient flow")

@@ -63,11 +63,13 @@ class Run:
         return summarize_run(self.path)
 
     def samples(self, count: int = 8) -> tuple[torch.Tensor, list[str]]:
-        """The first `count` images of its evaluation split (uint8, N x C x H x W) and their true classes."""
+        """`count` images spread evenly over its evaluation split (uint8, N x C x H x W; splits are often sorted by
+        class, so these show several classes), with their true classes."""
         split = self.loaded.dataset().val
         if not hasattr(split, "images"):
             raise CnnlabError("this run's data streams from disk: pass image files instead")
-        return split.images[:count], [self.classes[i] for i in split.labels[:count].tolist()]
+        chosen = torch.linspace(0, len(split) - 1, min(count, len(split))).long()
+        return split.images[chosen], [self.classes[i] for i in split.labels[chosen].tolist()]
 
     def evaluate(self, data: str | None = None, data_dir: str | None = None, tta: str = "none") -> Evaluation:
         """Top-1, top-5, per-class metrics, confusion matrix and top losses on its evaluation split (or `data`), as

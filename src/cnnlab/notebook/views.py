@@ -139,7 +139,7 @@ class Facts(dict):
         return table(["", ""], [[key, value] for key, value in self.items()])
 
 
-@dataclass
+@dataclass(repr=False)
 class CamView:
     """Grad-CAM for some images: the heatmaps in [0, 1] (N, H, W), the explained classes with their probabilities,
     the layer, and the picture of the images with their heatmaps laid over them."""
@@ -153,6 +153,10 @@ class CamView:
     def _repr_png_(self) -> bytes:
         """The picture."""
         return self.picture._repr_png_()
+
+    def __repr__(self) -> str:
+        """What a console shows (the heatmaps are in `maps`)."""
+        return f"CamView({len(self.classes)} images at {self.layer}: {', '.join(self.classes)}; {self.picture.path})"
 
 
 class Report(Picture):
