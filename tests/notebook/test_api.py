@@ -45,14 +45,15 @@ def test_a_wrong_setting_is_refused_by_name_before_anything_trains(given, messag
 
 
 def test_cnnlab_train_stays_callable_once_its_package_is_imported():
-    import cnnlab.train.fit  # noqa: F401  (binds the subpackage to the name `cnnlab.train`)
+    import cnnlab.train.fit
 
     assert callable(cnnlab.train) and cnnlab.train.fit.fit is not None
 
 
 def test_import_cnnlab_stays_light():
     code = "import sys, cnnlab; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_summary_takes_a_name_a_module_or_a_run(trained_run):

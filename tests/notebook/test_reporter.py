@@ -10,9 +10,9 @@ import pytest
 jupyter_client = pytest.importorskip("jupyter_client")
 pytest.importorskip("ipykernel")
 
-from cnnlab import events  # noqa: E402
-from cnnlab.kernel import in_kernel  # noqa: E402
-from cnnlab.notebook.reporter import bar_html, epochs_html  # noqa: E402
+from cnnlab import events
+from cnnlab.kernel import in_kernel
+from cnnlab.notebook.reporter import bar_html, epochs_html
 
 
 class Kernel:
@@ -41,11 +41,9 @@ class Kernel:
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
     """One kernel for the module, in a folder of its own (its runs go there), with its own decode cache."""
     folder = tmp_path_factory.mktemp("kernel")
-    os.environ["CNNLAB_CACHE"] = str(folder / "cache")
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CNNLAB_CACHE", str(folder / "cache"))
         started = Kernel(folder)
-    finally:
-        del os.environ["CNNLAB_CACHE"]
     yield started
     started.close()
 
@@ -56,11 +54,12 @@ def displays(messages: list[dict]) -> list[tuple[str, str, dict]]:
             if m["msg_type"] in ("display_data", "update_display_data") and m["content"].get("transient")]
 
 
-TRAIN = ("import cnnlab\nrun = cnnlab.train(data={data!r}, epochs=2, batch_size=16, name={name!r}{extra})")
+TRAIN = "import cnnlab\nrun = cnnlab.train(data={data!r}, batch_size=16, name={name!r}{extra})"
+SHORT = ", epochs=1, max_steps=2"
 
 
 def test_training_in_a_kernel_draws_a_live_bar_and_an_epoch_table(kernel, colour_folder):
-    messages = kernel.run(TRAIN.format(data=str(colour_folder), name="live", extra="") +
+    messages = kernel.run(TRAIN.format(data=str(colour_folder), name="live", extra=", epochs=2") +
                           "\nprint(type(cnnlab.events.reporter()).__name__, cnnlab.kernel.in_kernel())")
     shown = displays(messages)
     ids = list(dict.fromkeys(display_id for _, display_id, _ in shown))
@@ -81,13 +80,14 @@ def test_training_in_a_kernel_draws_a_live_bar_and_an_epoch_table(kernel, colour
 
 
 def test_a_new_cell_draws_new_displays_and_quiet_draws_none(kernel, colour_folder):
-    first = {i for _, i, _ in displays(kernel.run(TRAIN.format(data=str(colour_folder), name="a", extra="")))}
-    second = {i for _, i, _ in displays(kernel.run(TRAIN.format(data=str(colour_folder), name="b", extra="")))}
+    first = {i for _, i, _ in displays(kernel.run(TRAIN.format(data=str(colour_folder), name="a", extra=SHORT)))}
+    second = {i for _, i, _ in displays(kernel.run(TRAIN.format(data=str(colour_folder), name="b", extra=SHORT)))}
     assert first and second and not first & second
-    quiet = kernel.run(TRAIN.format(data=str(colour_folder), name="c", extra=", quiet=True") + "\nlen(run.metrics)")
+    quiet = kernel.run(TRAIN.format(data=str(colour_folder), name="c", extra=SHORT + ", quiet=True")
+                       + "\nlen(run.metrics)")
     assert displays(quiet) == []
     result = [m["content"]["data"]["text/plain"] for m in quiet if m["msg_type"] == "execute_result"]
-    assert result == ["2"]
+    assert result == ["1"]
 
 
 def test_a_result_renders_as_html_in_the_kernel(kernel):
@@ -104,4 +104,4 @@ def test_outside_a_kernel_the_default_reporter_logs():
 def test_the_bar_and_table_escape_what_they_show():
     assert "&lt;b&gt;" in bar_html("<b>", 1, 2, 1.0)
     row = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "lr": 0.1}
-    assert "<td></td>" in epochs_html([row], 1)  # a column the row lacks stays empty
+    assert "<td></td>" in epochs_html([row])  # a column the row lacks stays empty

@@ -43,7 +43,7 @@ def epoch_cells(row: dict) -> list[str]:
     return [form.format(row[key]) if key in row else "" for _, key, form in EPOCH_COLUMNS]
 
 
-def epochs_html(rows: list[dict], epochs: int) -> str:
+def epochs_html(rows: list[dict]) -> str:
     """The epochs so far as a table."""
     head = "".join(f"<th>{escape(name)}</th>" for name, _, _ in EPOCH_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in epoch_cells(row)) + "</tr>" for row in rows)
@@ -98,7 +98,7 @@ class NotebookReporter(events.Reporter):
         self.this_cell()
         if isinstance(event, events.EpochEnd):
             self.rows.append(event.row)
-            self.table.draw(epochs_html(self.rows, event.epochs),
+            self.table.draw(epochs_html(self.rows),
                             "\n".join(events.EpochEnd(row, event.epochs).line() for row in self.rows))
             return
         notes = [events.Note(event.line(), getattr(event, "warning", False))]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from cnnlab.evaluation.report import cards, inline_png, table
+from cnnlab.evaluation.report import inline_png, table
 from cnnlab.notebook.reporter import epochs_html
 
 if TYPE_CHECKING:
@@ -33,9 +33,10 @@ class Picture:
         """The PNG's bytes."""
         return self.path.read_bytes()
 
-    def html(self) -> str:
-        """The picture inlined in an <img>."""
-        return f'<img src="{inline_png(self.path)}" alt="{escape(self.title)}" style="max-width:100%">'
+    def html(self, width: int | None = None) -> str:
+        """The picture inlined in an <img> (drawn `width` pixels wide when given)."""
+        size = f' width="{width}"' if width else ""
+        return f'<img src="{inline_png(self.path)}" alt="{escape(self.title)}"{size} style="max-width:100%">'
 
     def __fspath__(self) -> str:
         """Usable wherever a path is."""
@@ -68,7 +69,14 @@ class Metrics(list):
 
     def _repr_html_(self) -> str:
         """The epochs as a table."""
-        return epochs_html(self, len(self)) if self else "<p>no epochs yet</p>"
+        return epochs_html(self) if self else "<p>no epochs yet</p>"
+
+
+def headline_html(values: dict[str, str]) -> str:
+    """Headline numbers side by side, each under its name (inline styles: a notebook page has no stylesheet)."""
+    box = "display:inline-block;border:1px solid #ddd;border-radius:6px;padding:.3rem .8rem;margin:.2rem"
+    return "<div>" + "".join(f'<div style="{box}">{escape(k)}<br><b style="font-size:1.3em">{escape(v)}</b></div>'
+                             for k, v in values.items()) + "</div>"
 
 
 def percent(value: float) -> str:
@@ -88,10 +96,9 @@ class Evaluation(dict):
         matrix = Picture(self["files"]["confusion_matrix_png"], "confusion matrix")
         headline = {"top-1": percent(self["top1"]), "top-5": percent(self["top5"]),
                     "balanced accuracy": percent(self["balanced_accuracy"]), "images": f"{self['images']:,}"}
-        return (cards(headline).replace('class="card"', 'style="display:inline-block;border:1px solid #ddd;'
-                                        'border-radius:6px;padding:.3rem .8rem;margin:.2rem"')
+        return (headline_html(headline)
                 + '<div style="display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start">'
-                + f"<div>{matrix.html()}</div><div>"
+                + f"<div>{matrix.html(width=480)}</div><div>"
                 + table(["class", "precision", "recall", "F1", "support"], per_class, numeric={1, 2, 3, 4})
                 + "<b>most confused</b>" + table(["true", "predicted", "count"], confused, numeric={2})
                 + "</div></div>")
@@ -164,7 +171,7 @@ class Report(Picture):
 
     def _repr_png_(self) -> None:
         """Not a picture."""
-        return None
+        return
 
     def _repr_html_(self) -> str:
         """A link to the page, with its size."""
