@@ -1,7 +1,7 @@
 """What the Python API returns, each able to draw itself in a notebook cell: pictures as PNG, tables as HTML.
 
 They stay plain values outside a notebook: a Picture is a PNG file, Metrics a list of rows, an Evaluation the dict
-`cnnlab evaluate --json` prints, and so on.
+`cnnlab evaluate` writes to metrics.json, and so on.
 """
 
 from dataclasses import dataclass
@@ -85,7 +85,7 @@ def percent(value: float) -> str:
 
 
 class Evaluation(dict):
-    """What `cnnlab evaluate --json` reports (top-1, top-5, per class, most confused, files), shown as headline
+    """What `cnnlab evaluate` reports (top-1, top-5, per class, most confused, files), shown as headline
     numbers, the confusion matrix and the per-class table."""
 
     def _repr_html_(self) -> str:
@@ -105,7 +105,7 @@ class Evaluation(dict):
 
 
 class Predictions(list):
-    """One dict per image: its name and its top classes with probabilities, as `cnnlab predict --json` gives them;
+    """One dict per image: its name and its top classes with probabilities, as `cnnlab predict` reports them;
     shown as a table with the images."""
 
     def __init__(self, rows: list[dict], images: torch.Tensor | None = None) -> None:
