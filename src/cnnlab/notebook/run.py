@@ -122,22 +122,12 @@ class Run:
                 method: str = "gradcam") -> CamView:
         """Where the evidence for the predicted class (or `target`) lies in each image: Grad-CAM or Grad-CAM++ at
         `layer` (default: the last convolutional stage)."""
-        from cnnlab.viz.gradcam import grad_cam
-        from cnnlab.viz.plots import save_heatmap_grid
+        from cnnlab.viz.views import gradcam_of
 
         pixels, names = self.pixels(images)
-        classes = None
-        if target is not None:
-            if target not in self.classes:
-                raise CnnlabError(f"unknown class {target!r}: this model's classes are {', '.join(self.classes)}")
-            classes = torch.full((len(pixels),), self.classes.index(target))
-        result = grad_cam(self.model, self.loaded.preprocess(pixels), layer, classes, method)
-        explained = [self.classes[c] for c in result.classes.tolist()]
-        probabilities = result.probabilities.tolist()
-        captions = [f"{n}\n{c} {p:.0%}" for n, c, p in zip(names, explained, probabilities)]
-        title = f"{method} at {result.layer}" + (f" for class {target}" if target else " for the predicted class")
-        path = save_heatmap_grid(pixels, result.maps, captions, self.viz / f"{method}.png", title)
-        return CamView(result.maps, explained, probabilities, result.layer, Picture(path, title))
+        path, rows, result = gradcam_of(self.loaded, pixels, names, layer, target, method, self.viz)
+        return CamView(result.maps, [row["class"] for row in rows], [row["probability"] for row in rows],
+                       result.layer, Picture(path, f"{method} at {result.layer}"))
 
     def filters(self, layer: str | None = None) -> Picture:
         """A conv layer's learned filters (default: the first conv layer)."""
@@ -149,18 +139,14 @@ class Run:
     def feature_maps(self, image: Images, layers: list[str] | str | None = None) -> Pictures:
         """What each layer (default: the last convolutional stage) outputs for one image, a picture per layer;
         `.maps` holds the tensors."""
-        from cnnlab.viz.featuremaps import feature_maps, save_feature_maps
-        from cnnlab.viz.hooks import find_layer
+        from cnnlab.viz.views import featuremaps_of
 
         pixels, names = self.pixels(image)
-        layers = [layers] if isinstance(layers, str) else layers or [find_layer(self.model, None)[0]]
-        maps = feature_maps(self.model, self.loaded.preprocess(pixels[:1])[0], layers)
-        pictures = Pictures(
-            Picture(save_feature_maps(values, self.viz / f"featuremaps-{name.replace('.', '-')}.png",
-                                      f"{names[0]}: {name}, {values.shape[0]} channels {values.shape[1]}x{values.shape[2]}"),
-                    f"{name}: {values.shape[0]} channels {values.shape[1]}x{values.shape[2]}")
-            for name, values in maps.items())
-        pictures.maps = maps
+        found = featuremaps_of(self.loaded, pixels[0], names[0], [layers] if isinstance(layers, str) else layers,
+                               self.viz)
+        pictures = Pictures(Picture(path, f"{layer}: {values.shape[0]} channels {values.shape[1]}x{values.shape[2]}")
+                            for layer, (path, values) in found.items())
+        pictures.maps = {layer: values for layer, (_, values) in found.items()}
         return pictures
 
     def plot_curves(self, *others: "Run | str | Path") -> Picture:
