@@ -1,8 +1,9 @@
 """What the library tells its user while it works: typed events, sent to one reporter that the caller chooses.
 
-The library never prints. A script gets warnings through the `logging` module (the default reporter); the command
-line installs a reporter that draws the events with Rich; a notebook or a test can install its own, or `Reporter()`,
-which stays silent.
+The library never prints. A script gets warnings through the `logging` module (the default reporter); a Jupyter
+kernel gets live progress bars and tables in the cell that runs (cnnlab.notebook.reporter, the default there); the
+command line installs a reporter that draws the events with Rich; a test can install its own, or `Reporter()`, which
+stays silent.
 """
 
 import logging
@@ -108,12 +109,33 @@ class LogReporter(Reporter):
             LOG.warning("skipped %s: %s", path, reason)
 
 
-_current: Reporter = LogReporter()
+_current: Reporter | None = None  # None: the default for where this process runs (chosen on first use)
+_default: Reporter | None = None
+
+
+def default_reporter() -> Reporter:
+    """The notebook reporter inside a Jupyter kernel, the logging one elsewhere."""
+    global _default
+    if _default is None:
+        from cnnlab.kernel import in_kernel
+
+        if in_kernel():
+            from cnnlab.notebook.reporter import NotebookReporter
+
+            _default = NotebookReporter()
+        else:
+            _default = LogReporter()
+    return _default
 
 
 def reporter() -> Reporter:
     """The reporter that events go to now."""
-    return _current
+    return _current if _current is not None else default_reporter()
+
+
+def quiet() -> "contextmanager":
+    """A block in which the library reports nothing (no log lines, no progress bars)."""
+    return reporting(Reporter())
 
 
 @contextmanager
@@ -129,14 +151,14 @@ def reporting(to: Reporter) -> Iterator[Reporter]:
 
 def emit(event: Event) -> None:
     """Send an event to the current reporter."""
-    _current.emit(event)
+    reporter().emit(event)
 
 
 def note(text: str, warning: bool = False) -> None:
     """Tell the user one sentence."""
-    _current.emit(Note(text, warning))
+    reporter().emit(Note(text, warning))
 
 
 def progress(description: str, total: int) -> "contextmanager":
     """A progress task on the current reporter; yields `advance(n)`."""
-    return _current.progress(description, total)
+    return reporter().progress(description, total)

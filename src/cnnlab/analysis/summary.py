@@ -72,7 +72,7 @@ class Totals:
     input_bytes: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Summary:
     """What `summarize` found: the model's name, the input shape (no batch axis), the rows and the totals."""
 
@@ -81,6 +81,18 @@ class Summary:
     layers: list[LayerRow]
     totals: Totals
     stages: list[dict] | None = None  # a trained run's stages with their trainable parameters (see models.freeze)
+
+    def __repr__(self) -> str:
+        """One line: the model, its input and totals (the layers are in `layers`)."""
+        shape = "x".join(map(str, self.input_shape))
+        return (f"Summary({self.model} on {shape}: {self.totals.params:,} parameters, {self.totals.flops:,} FLOPs, "
+                f"{len(self.layers)} layers)")
+
+    def _repr_html_(self) -> str:
+        """The tables a notebook cell shows (totals and stages open, the layers folded)."""
+        from cnnlab.notebook.views import summary_html
+
+        return summary_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready values."""

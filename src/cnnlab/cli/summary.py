@@ -16,7 +16,7 @@ from rich.table import Table
 from cnnlab.cli.parse import parse_shape
 
 if TYPE_CHECKING:
-    from cnnlab.analysis import LayerRow, Summary
+    from cnnlab.analysis import Summary
     from cnnlab.analysis.dense import DenseReport
 
 EPILOG = (
@@ -29,90 +29,40 @@ EPILOG = (
 )
 
 
-def _shape(dims: tuple[int, ...] | None) -> str:
-    """Dimensions as `64x56x56`."""
-    return "-" if dims is None else "x".join(map(str, dims))
-
-
-def _si(value: float, unit: str = "") -> str:
-    """A count with a K/M/G/T suffix, e.g. 3.63G."""
-    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if value >= scale:
-            return f"{value / scale:.2f}{prefix}{unit}"
-    return f"{value:.0f}{unit}"
-
-
-def _bytes(count: int) -> str:
-    """A byte count in KiB/MiB/GiB."""
-    for scale, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{count} B"
-
-
-def _axes(values: tuple[int, ...] | str | None) -> str:
-    """One value for square fields and strides, HxW when the axes differ, or the word for a non-local field."""
-    if values is None:
-        return "-"
-    if isinstance(values, str):
-        return "?" if values == "unknown" else values
-    return str(values[0]) if len(set(values)) == 1 else _shape(values)
-
-
-def _row(row: LayerRow) -> tuple[str, ...]:
-    """One table row."""
-    return (
-        row.name,
-        row.type,
-        _shape(row.output_shape),
-        _params(row),
-        _si(row.flops) if row.flops else "",
-        _axes(row.receptive_field),
-        _axes(row.stride),
-    )
-
-
-def _params(row: LayerRow) -> str:
-    """A layer's parameter count, marked when some or all of them are frozen."""
-    if not row.params:
-        return ""
-    if row.trainable == row.params:
-        return f"{row.params:,}"
-    return f"{row.params:,} {'frozen' if row.trainable == 0 else 'part-frozen'}"
-
-
 def render_stages(stages: list[dict]) -> Table:
     """A run's stages with their parameters and how many train."""
+    from cnnlab.analysis.layout import stage_state
+
     table = Table(box=box.SIMPLE_HEAD, title="Stages (what training left frozen)", pad_edge=False)
     for header in ("Stage", "Params", "Trainable", "State"):
         table.add_column(header, justify="left" if header in ("Stage", "State") else "right", no_wrap=True)
     for stage in stages:
-        state = "trains" if stage["trainable"] == stage["params"] else "frozen" if not stage["trainable"] else "part"
-        table.add_row(stage["stage"], f"{stage['params']:,}", f"{stage['trainable']:,}", state)
+        table.add_row(stage["stage"], f"{stage['params']:,}", f"{stage['trainable']:,}", stage_state(stage))
     return table
 
 
 def render(summary: Summary) -> Group:
     """The layer table and a totals panel."""
-    table = Table(box=box.SIMPLE_HEAD, title=f"{summary.model} on {_shape(summary.input_shape)}", pad_edge=False)
-    for header in ("Layer", "Type", "Output", "Params", "FLOPs", "RF", "Stride"):
+    from cnnlab.analysis.layout import COLUMNS, row_cells, shape_text, totals_lines
+
+    table = Table(box=box.SIMPLE_HEAD, title=f"{summary.model} on {shape_text(summary.input_shape)}", pad_edge=False)
+    for header in COLUMNS:
         right = header not in ("Layer", "Type")
         table.add_column(header, justify="right" if right else "left", no_wrap=True)
     for row in summary.layers:
-        table.add_row(*_row(row))
-    totals = summary.totals
+        table.add_row(*row_cells(row))
     grid = Table.grid(padding=(0, 2))
-    grid.add_row("Params", f"{totals.params:,} ({totals.trainable_params:,} trainable)")
-    grid.add_row("FLOPs", f"{_si(totals.flops)} ({totals.flops:,}; 2 x multiply-accumulates, one image)")
-    grid.add_row("Activations", f"{_bytes(totals.activation_bytes)} (sum of layer outputs, one image)")
-    grid.add_row("Input", f"{_bytes(totals.input_bytes)} ({_shape(summary.input_shape)})")
+    for name, value in totals_lines(summary):
+        grid.add_row(name, value)
     parts = [table, Panel(grid, title="Totals", expand=False)]
     return Group(*parts, *([render_stages(summary.stages)] if summary.stages is not None else []))
 
 
 def render_dense(report: DenseReport) -> Group:
     """The course's example on the model's input, then per conv layer its weights against a same-size dense layer."""
-    shape = _shape(report.input_shape)
+    from cnnlab.analysis.layout import shape_text
+
+    shape = shape_text(report.input_shape)
     intro = (
         f"Input {shape} = {report.inputs:,} values. A dense layer of 1,000 units on it needs "
         f"{report.course_dense_weights:,} weights (+1,000 biases); one filter of the first conv needs "
@@ -123,7 +73,7 @@ def render_dense(report: DenseReport) -> Group:
     for header in ("Layer", "Input", "Output", "Conv weights", "Dense weights", "Dense / conv"):
         table.add_column(header, justify="left" if header == "Layer" else "right", no_wrap=True)
     for row in report.rows:
-        table.add_row(row.name, _shape(row.input_shape), _shape(row.output_shape), f"{row.conv_weights:,}",
+        table.add_row(row.name, shape_text(row.input_shape), shape_text(row.output_shape), f"{row.conv_weights:,}",
                       f"{row.dense_weights:,}", f"{row.ratio:,.0f}x")
     totals = report.to_dict()["totals"]
     table.add_row("total", "", "", f"{totals['conv_weights']:,}", f"{totals['dense_weights']:,}",

@@ -19,7 +19,7 @@ from cnnlab.train.precision import flush_denormals
 from cnnlab.train.trainer import Trainer
 
 
-@dataclass
+@dataclass(repr=False)
 class LRFind:
     """The sweep: rates tried, raw and smoothed losses, and the suggested rates."""
 
@@ -34,6 +34,16 @@ class LRFind:
     def suggestion(self) -> float:
         """The rate where the smoothed loss falls fastest (fastai's `steep`)."""
         return self.steepest
+
+    def __repr__(self) -> str:
+        """One line: the suggestion and the sweep (the curves are in `lrs`, `losses`, `smoothed`)."""
+        return f"LRFind(suggestion {self.suggestion:.2e}, {len(self.lrs)} steps, {self.path})"
+
+    def _repr_html_(self) -> str:
+        """The suggestion and the loss curve, as a notebook cell shows them."""
+        from cnnlab.notebook.views import lr_find_html
+
+        return lr_find_html(self)
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""

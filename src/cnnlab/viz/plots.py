@@ -4,7 +4,10 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+from cnnlab.kernel import in_kernel
+
+if not in_kernel():  # a kernel keeps its inline backend, so the student's own plots still show in their cells
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

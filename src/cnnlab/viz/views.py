@@ -9,7 +9,7 @@ from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.inference.predict import expand_images
 from cnnlab.viz.featuremaps import feature_maps, save_feature_maps
 from cnnlab.viz.filters import save_filters
-from cnnlab.viz.gradcam import grad_cam
+from cnnlab.viz.gradcam import CamResult, grad_cam
 from cnnlab.viz.hooks import find_layer
 from cnnlab.viz.plots import save_heatmap_grid
 
@@ -41,15 +41,22 @@ def featuremap_pngs(run: str | Path, image: str | Path, layers: list[str] | None
                     out: str | Path | None = None) -> list[Path]:
     """One PNG per layer (default: the model's last convolutional stage) of its activations for one image."""
     loaded = load_model(run)
-    layers = layers or [find_layer(loaded.model, None)[0]]
     pixels, files = decoded(loaded, [image])
-    maps = feature_maps(loaded.model, loaded.preprocess(pixels)[0], layers)
-    folder = output_folder(loaded, out)
-    return [
-        save_feature_maps(values, folder / f"featuremaps-{Path(files[0]).stem}-{name.replace('.', '-')}.png",
-                          f"{files[0].name}: {name}, {values.shape[0]} channels {values.shape[1]}x{values.shape[2]}")
-        for name, values in maps.items()
-    ]
+    maps = featuremaps_of(loaded, pixels[0], Path(files[0]).name, layers, output_folder(loaded, out))
+    return [path for path, _ in maps.values()]
+
+
+def featuremaps_of(loaded: LoadedModel, pixels: torch.Tensor, name: str, layers: list[str] | None,
+                   folder: Path) -> dict[str, tuple[Path, torch.Tensor]]:
+    """Each layer's (PNG, maps) for one uint8 image (C, H, W) called `name`."""
+    layers = layers or [find_layer(loaded.model, None)[0]]
+    maps = feature_maps(loaded.model, loaded.preprocess(pixels[None])[0], layers)
+    return {
+        layer: (save_feature_maps(values, folder / f"featuremaps-{Path(name).stem}-{layer.replace('.', '-')}.png",
+                                  f"{name}: {layer}, {values.shape[0]} channels {values.shape[1]}x{values.shape[2]}"),
+                values)
+        for layer, values in maps.items()
+    }
 
 
 def gradcam_png(run: str | Path, images: list[str | Path], layer: str | None = None, target: str | None = None,
@@ -57,15 +64,25 @@ def gradcam_png(run: str | Path, images: list[str | Path], layer: str | None = N
     """Heatmaps for the predicted class (or the class named `target`) of each image, in one grid PNG."""
     loaded = load_model(run)
     pixels, files = decoded(loaded, images)
+    path, rows, _ = gradcam_of(loaded, pixels, [str(f) for f in files], layer, target, method,
+                               output_folder(loaded, out))
+    return path, rows
+
+
+def gradcam_of(loaded: LoadedModel, pixels: torch.Tensor, names: list[str], layer: str | None, target: str | None,
+               method: str, folder: Path) -> tuple[Path, list[dict], CamResult]:
+    """Grad-CAM of uint8 images (N, C, H, W) named `names`: the grid PNG, a row per image (name, class, probability)
+    and the heatmaps."""
     classes = None
     if target is not None:
         if target not in loaded.classes:
             raise CnnlabError(f"unknown class {target!r}: this model's classes are {', '.join(loaded.classes)}")
-        classes = torch.full((len(files),), loaded.classes.index(target))
+        classes = torch.full((len(pixels),), loaded.classes.index(target))
     result = grad_cam(loaded.model, loaded.preprocess(pixels), layer, classes, method)
-    names = [loaded.classes[c] for c in result.classes.tolist()]
-    captions = [f"{f.name}\n{n} {p:.0%}" for f, n, p in zip(files, names, result.probabilities.tolist())]
+    explained = [loaded.classes[c] for c in result.classes.tolist()]
+    probabilities = result.probabilities.tolist()
+    captions = [f"{Path(f).name}\n{n} {p:.0%}" for f, n, p in zip(names, explained, probabilities)]
     title = f"{method} at {result.layer}" + (f" for class {target}" if target else " for the predicted class")
-    path = save_heatmap_grid(pixels, result.maps, captions, output_folder(loaded, out) / f"{method}.png", title)
-    rows = [{"file": str(f), "class": n, "probability": p} for f, n, p in zip(files, names, result.probabilities.tolist())]
-    return path, rows
+    path = save_heatmap_grid(pixels, result.maps, captions, folder / f"{method}.png", title)
+    rows = [{"file": f, "class": n, "probability": p} for f, n, p in zip(names, explained, probabilities)]
+    return path, rows, result
