@@ -11,6 +11,7 @@ import torch
 import cnnlab
 from cnnlab.errors import SettingError
 from cnnlab.settings import Settings
+from cnnlab.train.defaults import concrete
 
 
 def test_train_takes_the_cli_settings_and_returns_a_run(colour_folder, tmp_path, heard):
@@ -19,8 +20,9 @@ def test_train_takes_the_cli_settings_and_returns_a_run(colour_folder, tmp_path,
     assert len(run.metrics) == 2 and run.classes == ["blue", "green", "red"]
     assert any("epoch   2/2" in event.line() for event in heard.events)  # outside a kernel: the current reporter
     config = Settings.from_dict(json.loads((run.path / "config.json").read_text())["settings"])
-    # what the same flags give `cnnlab train`
-    assert config == Settings.of(data=str(colour_folder), out=str(tmp_path), name="api", epochs=2, batch_size=32)
+    # what the same flags give `cnnlab train` (with `model` auto made concrete for the data, as a run does)
+    given = Settings.of(data=str(colour_folder), out=str(tmp_path), name="api", epochs=2, batch_size=32)
+    assert config == concrete(given) and config.model.model == "simplecnn"
 
 
 def test_train_resumes_a_run_and_can_start_from_it(colour_folder, tmp_path):
