@@ -11,6 +11,7 @@ In Python (and in Jupyter, where the results draw themselves in the cell):
 from typing import Any
 
 from cnnlab.errors import CnnlabError
+from cnnlab.kernel import in_kernel
 
 __version__ = "0.1.0"
 
@@ -35,3 +36,11 @@ def __getattr__(name: str) -> Any:
     if name in _MODULES:
         return importlib.import_module(f"cnnlab.{name}")
     raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
+
+
+if in_kernel():  # a notebook's cells draw the library's events and results
+    import IPython
+
+    from cnnlab.notebook.kernel_display import install
+
+    install(IPython.get_ipython())

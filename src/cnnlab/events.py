@@ -111,20 +111,23 @@ class LogReporter(Reporter):
 
 _current: Reporter | None = None  # None: the default for where this process runs (chosen on first use)
 _default: Reporter | None = None
+_kernel_reporter: Callable[[], Reporter] | None = None  # what a Jupyter kernel draws with (set by cnnlab.notebook)
+
+
+def draw_in_kernels(make: Callable[[], Reporter]) -> None:
+    """Make the default reporter inside a Jupyter kernel `make()` (the notebook registers itself: the library never
+    imports it)."""
+    global _kernel_reporter, _default
+    _kernel_reporter, _default = make, None
 
 
 def default_reporter() -> Reporter:
-    """The notebook reporter inside a Jupyter kernel, the logging one elsewhere."""
+    """The kernel's reporter inside a Jupyter kernel (once registered), the logging one elsewhere."""
     global _default
     if _default is None:
         from cnnlab.kernel import in_kernel
 
-        if in_kernel():
-            from cnnlab.notebook.reporter import NotebookReporter
-
-            _default = NotebookReporter()
-        else:
-            _default = LogReporter()
+        _default = _kernel_reporter() if _kernel_reporter is not None and in_kernel() else LogReporter()
     return _default
 
 

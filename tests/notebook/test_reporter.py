@@ -70,7 +70,7 @@ def test_training_in_a_kernel_draws_a_live_bar_and_an_epoch_table(kernel, colour
         return found, [data for _, i, data in shown if i == found]
 
     (_, log), (bar_id, bar), (_, table) = display("cnnlab-log"), display("<progress"), display("cnnlab-epochs")
-    assert log[-1]["text/plain"].startswith("data: colours: 120 train / 30 val images, 3 classes")
+    assert "\ndata: colours: 120 train / 30 val images, 3 classes" in log[-1]["text/plain"]
     assert "<progress" in bar[0]["text/html"] and len(bar) > 2  # drawn, then updated in place
     assert [m for m, i, _ in shown if i == bar_id][1:] == ["update_display_data"] * (len(bar) - 1)
     assert 'value="8" max="8"' in bar[-1]["text/html"] and "epoch 2/2" in bar[-1]["text/html"]

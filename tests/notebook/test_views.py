@@ -9,6 +9,7 @@ from PIL import Image
 
 import cnnlab
 from cnnlab import events
+from cnnlab.notebook import views
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -26,16 +27,16 @@ def decoded_size(png: bytes) -> tuple[int, int]:
 
 
 def test_a_summary_shows_its_layers_and_totals_as_the_terminal_does():
-    html = cnnlab.summary("simplecnn")._repr_html_()
+    html = views.summary_html(cnnlab.summary("simplecnn"))
     assert "620,810 (620,810 trainable)" in html
     assert "<td>features.0.0.conv</td><td>Conv2d</td><td class=n>32x32x32</td><td class=n>896</td>" in html
     assert "<details open>" in html  # 16 layers: shown unfolded
-    assert "<details>" in cnnlab.summary("resnet50")._repr_html_()  # 175: folded
+    assert "<details>" in views.summary_html(cnnlab.summary("resnet50"))  # 175: folded
     assert repr(cnnlab.summary("lenet5", input="1x32x32")).startswith("Summary(lenet5 on 1x32x32: 61,706 parameters")
 
 
 def test_a_runs_summary_shows_its_stages(run):
-    html = run.summary()._repr_html_()
+    html = views.summary_html(run.summary())
     assert "<th>stage</th>" in html and "trains" in html
 
 
@@ -86,7 +87,7 @@ def test_feature_maps_show_one_picture_per_layer(run):
 
 def test_a_learning_rate_finding_shows_its_suggestion_and_curve(tmp_path, colour_folder):
     found = cnnlab.lr_find(data=str(colour_folder), out=str(tmp_path), steps=8, batch_size=16, quiet=True)
-    html = found._repr_html_()
+    html = views.lr_find_html(found)
     assert f"{found.suggestion:.2e}" in html and '<img src="data:image/png;base64,' in html
     assert repr(found).startswith("LRFind(suggestion")
 

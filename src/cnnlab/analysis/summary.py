@@ -88,11 +88,6 @@ class Summary:
         return (f"Summary({self.model} on {shape}: {self.totals.params:,} parameters, {self.totals.flops:,} FLOPs, "
                 f"{len(self.layers)} layers)")
 
-    def _repr_html_(self) -> str:
-        """The tables a notebook cell shows (totals and stages open, the layers folded)."""
-        from cnnlab.notebook.views import summary_html
-
-        return summary_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready values."""

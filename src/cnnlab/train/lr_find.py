@@ -39,11 +39,6 @@ class LRFind:
         """One line: the suggestion and the sweep (the curves are in `lrs`, `losses`, `smoothed`)."""
         return f"LRFind(suggestion {self.suggestion:.2e}, {len(self.lrs)} steps, {self.path})"
 
-    def _repr_html_(self) -> str:
-        """The suggestion and the loss curve, as a notebook cell shows them."""
-        from cnnlab.notebook.views import lr_find_html
-
-        return lr_find_html(self)
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""
