@@ -99,8 +99,8 @@ def test_a_loss_that_is_nan_or_explodes_stops_the_run_naming_what_was_kept(tiny_
                                                                            factor, expected):
     real_step = trainer_module.Trainer.train_step
 
-    def diverging(self, images, labels):
-        loss, hits = real_step(self, images, labels)
+    def diverging(self, route, images, labels):
+        loss, hits = real_step(self, route, images, labels)
         return (loss * factor if self.step == 1 else loss), hits  # the run's second step
 
     monkeypatch.setattr(trainer_module.Trainer, "train_step", diverging)

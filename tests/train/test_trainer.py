@@ -12,6 +12,7 @@ from cnnlab.models import create_model
 from cnnlab.run.checkpoint import load_checkpoint
 from cnnlab.settings import RECIPES, resolve
 from cnnlab.train import trainer as trainer_module
+from cnnlab.train.defaults import concrete
 from cnnlab.train.fit import fit
 
 TINY = dict(model="simplecnn", epochs=3, batch_size=32, lr=2e-3, seed=0)
@@ -75,8 +76,8 @@ def test_checkpoint_keeps_optimizer_and_schedule(colour_folder, tmp_path):
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(colour_folder, tmp_path, monkeypatch):
     real_step = trainer_module.Trainer.train_step
 
-    def nan_in_second_epoch(self, images, labels):
-        loss, hits = real_step(self, images, labels)
+    def nan_in_second_epoch(self, route, images, labels):
+        loss, hits = real_step(self, route, images, labels)
         return (loss * float("nan") if self.epoch == 1 else loss), hits
 
     monkeypatch.setattr(trainer_module.Trainer, "train_step", nan_in_second_epoch)
@@ -91,8 +92,8 @@ def test_nan_loss_names_its_step_though_it_is_checked_a_step_late(colour_folder,
     real_step = trainer_module.Trainer.train_step
     steps = {"n": 0}
 
-    def nan_at_bad_step(self, images, labels):
-        loss, hits = real_step(self, images, labels)
+    def nan_at_bad_step(self, route, images, labels):
+        loss, hits = real_step(self, route, images, labels)
         steps["n"] += 1
         return (loss * float("nan") if steps["n"] == bad_step else loss), hits
 
@@ -115,7 +116,7 @@ def test_bad_settings_say_what_is_allowed():
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_is_described_and_builds_its_model(name):
-    config = resolve(recipe=name)
+    config = concrete(resolve(recipe=name))  # the default recipe's `model` auto: SimpleCNN on the sample
     assert RECIPES[name].description
     model = create_model(config.model.model, num_classes=10)
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
@@ -135,7 +136,8 @@ def fit_seeing_batches(config) -> tuple[Path, list[torch.Tensor]]:
     original = trainer_module.Trainer.train_step
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer_module.Trainer, "train_step",
-                      lambda self, images, labels: seen.append(images.clone()) or original(self, images, labels))
+                      lambda self, route, images, labels: seen.append(images.clone()) or
+                      original(self, route, images, labels))
         return fit(config).run_dir, seen
 
 
