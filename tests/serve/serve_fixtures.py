@@ -12,6 +12,15 @@ from cnnlab.serve.server import running
 SMALL_LIMITS = Limits(max_bytes=200_000, max_pixels=1_000_000, max_files=8, max_request_bytes=1_000_000)
 
 
+# drops an image file (base64 PNG) on the page's #drop area, as a person dragging it from a file manager would
+DROP = """(data) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+  document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+}"""
+
+
 @pytest.fixture(scope="module", name="served_run")
 def served_run_fixture(trained_run) -> Iterator[str]:
     """The base URL of a server for the trained run (small upload limits, so the tests can reach them)."""

@@ -2,14 +2,7 @@
 
 import base64
 
-from serve_fixtures import served_run_fixture  # noqa: F401 (fixture)
-
-DROP = """(data) => {
-  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-  const transfer = new DataTransfer();
-  transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
-  document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
-}"""
+from serve_fixtures import DROP, served_run_fixture  # noqa: F401 (fixture)
 
 
 def test_page_shows_predictions_and_gradcam(browser, served_run, trained_run, tmp_path):

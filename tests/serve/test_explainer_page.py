@@ -10,14 +10,7 @@ import torch
 
 from cnnlab.inference.loaded import load_model
 
-from serve_fixtures import explained_fixture  # noqa: F401 (fixture)
-
-DROP = """(data) => {
-  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-  const transfer = new DataTransfer();
-  transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
-  document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
-}"""
+from serve_fixtures import DROP, explained_fixture  # noqa: F401 (fixture)
 
 
 def pytorch_value(run, image_file, layer: str, channel: int, row: int, col: int) -> float:

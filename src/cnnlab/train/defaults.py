@@ -3,8 +3,6 @@ how large) and from what is installed, and said in one line."""
 
 from pathlib import Path
 
-import torch
-
 from cnnlab import events
 from cnnlab.data.decode import probe_sizes
 from cnnlab.data.folder import sample_files, scan_folder
@@ -14,6 +12,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.models.packaged_weights import EfficientNetLite0_Weights
 from cnnlab.models.pretrained import run_model_name
 from cnnlab.settings import Settings
+from cnnlab.train.precision import pick_device
 
 SCRATCH = "simplecnn"  # what auto trains where no pretrained network fits: the course's network
 TRANSFER = "efficientnet_lite0"  # the pretrained network auto fine-tunes on photos, when its weights are installed
@@ -76,7 +75,7 @@ def fitted(settings: Settings) -> Settings:
     side = short_side(settings)
     if side is None:
         return settings.changed(model=SCRATCH)
-    device = "gpu" if torch.cuda.is_available() and settings.run.device in ("auto", "cuda") else "cpu"
+    device = "gpu" if pick_device(settings.run.device).type == "cuda" else "cpu"
     chosen: dict[str, object]
     if side > LARGE and weights_installed():
         size = min(side, GPU_SIZE if device == "gpu" else CPU_SIZE)
