@@ -4,8 +4,6 @@ not share one): requests and errors by route, latency and batch-size histograms,
 Label values stay few: a route is its template (`/models/{name}/predict`, never the name filled in), an error its
 kind (the status' reason), so a scanner sending random paths cannot grow the series without bound."""
 
-from http import HTTPStatus
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -15,12 +13,14 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+# an error status as a label (fixed here: Python's own reason phrases change between versions); others: the number
+ERROR_KINDS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+               415: "unsupported_media_type", 422: "invalid", 500: "internal", 503: "unavailable"}
+
+
 def error_kind(status: int) -> str:
-    """An error status as a label: its reason in snake case (413: request_entity_too_large)."""
-    try:
-        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
-    except ValueError:
-        return str(status)
+    """The label of an error status."""
+    return ERROR_KINDS.get(status, str(status))
 
 
 class Metrics:

@@ -36,6 +36,10 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+for _logger in (access_log, server_log):  # each record of theirs names its request, whichever handler shows it
+    _logger.addFilter(RequestIdFilter())
+
+
 def incoming_id(scope: dict) -> str:
     """The client's X-Request-ID when it is one a log line can hold as it is, else a new one."""
     for key, value in scope.get("headers", []):
