@@ -8,7 +8,6 @@ from starlette.testclient import TestClient
 
 from cnnlab.serve import app as serve_app
 from cnnlab.serve.app import ServeOptions, create_app
-from cnnlab.serve.server import running
 
 from serve_fixtures import SMALL_LIMITS, served_run_fixture  # noqa: F401 (a fixture)
 

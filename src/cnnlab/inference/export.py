@@ -20,8 +20,13 @@ from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.exported import FORMATS, JIT_NOTICE, load_exported, metadata_path
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.inference.predict import expand_images
-from cnnlab.inference.quantize import (accuracy_side_by_side, calibration_images, quantization_settings, quantize_onnx,
-                                       speed_side_by_side)
+from cnnlab.inference.quantize import (
+    accuracy_side_by_side,
+    calibration_images,
+    quantization_settings,
+    quantize_onnx,
+    speed_side_by_side,
+)
 from cnnlab.inference.quantize_defaults import CALIBRATION_IMAGES, MAX_DROP
 from cnnlab.models.packaged_weights import sha256
 
