@@ -8,7 +8,7 @@ import pytest
 
 from cnnlab.errors import CnnlabError
 from cnnlab.serve import served as served_module
-from cnnlab.serve.app import create_app
+from cnnlab.serve.app import ServeOptions, create_app
 from cnnlab.serve.served import split_name
 from cnnlab.serve.server import running
 
@@ -82,3 +82,19 @@ def test_two_models_of_one_name_are_refused(trained_run):
                                               ("a b=runs/a", (None, "a b=runs/a"))])
 def test_names_are_split_from_name_equals_path(given, split):
     assert split_name(given) == split
+
+
+def test_a_run_served_through_onnx_runtime_is_exported_once_and_grad_cam_still_works(trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "colours"
+    shutil.copytree(trained_run[0], run)
+    red = (trained_run[1] / "data" / "test" / "red" / "001.png").read_bytes()
+    with running(create_app(run, ServeOptions(engine="onnx"))) as url:
+        assert httpx.get(f"{url}/model").json()["engine"] == "onnx"
+        answer = httpx.post(f"{url}/predict", files={"file": ("r.png", red)}, params={"gradcam": "true"}).json()
+        assert answer["predictions"][0]["top"][0]["class"] == "red"
+        assert answer["predictions"][0]["gradcam"].startswith("data:image/png;base64,")  # PyTorch, on demand
+    made = (run / "export" / "serve.onnx").stat().st_mtime_ns
+    create_app(run, ServeOptions(engine="onnx"))
+    assert (run / "export" / "serve.onnx").stat().st_mtime_ns == made  # the same weights: the same export
