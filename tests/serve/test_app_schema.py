@@ -23,7 +23,8 @@ from cnnlab.serve.app import ServeOptions, create_app
 from serve_fixtures import SMALL_LIMITS
 
 EXAMPLES = 30  # per operation and mode: the whole file stays well under a minute
-OPERATIONS = [("GET", "/health"), ("GET", "/model"), ("POST", "/predict")]
+OPERATIONS = [("GET", "/health"), ("GET", "/model"), ("GET", "/models"), ("GET", "/models/{name}"),
+              ("GET", "/ready"), ("POST", "/models/{name}/predict"), ("POST", "/predict")]
 # What counts as accepting a request the schema allows, and as refusing one it does not. The schema can say "binary"
 # but not "an image" nor "a file part" (every multipart part is bytes), nor how many files a server takes: bytes it
 # allows that are not an image are a 400, too many files a 413, both declared; 413 refuses a request as 422 does.
@@ -76,8 +77,10 @@ def answers_as_the_schema_says(case) -> int:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_every_answer_is_the_json_the_schema_says_and_never_a_5xx(api_schema, method, path, mode):
-    if mode is GenerationMode.NEGATIVE and method == "GET":
+    if mode is GenerationMode.NEGATIVE and method == "GET" and "{" not in path:
         pytest.skip("no parameters, so nothing outside the schema to send")
+    if path == "/ready":
+        pytest.skip("a 503 until the warm-up (in the background) is done: test_ready waits for it")
     statuses = set()
 
     @given(case=api_schema[path][method].as_strategy(generation_mode=mode))

@@ -1,16 +1,21 @@
 """`cnnlab serve`: a prediction service (FastAPI + uvicorn) with a web page, for a run or an exported model."""
 
+from typing import Optional
+
 import typer
 
 EPILOG = (
     "Examples:\n\n  cnnlab serve runs/my-run            # then open http://127.0.0.1:8000/\n\n"
     "  cnnlab serve runs/my-run/export/model.onnx --port 8080 --workers 2\n\n"
+    "  cnnlab serve cats=runs/cats dogs=runs/dogs   # /models/cats/predict, /models/dogs/predict\n\n"
     "  curl -F file=@cat.jpg http://127.0.0.1:8000/predict"
 )
 
 
 def serve(
-    model: str = typer.Argument(..., help="Run directory, checkpoint file, or exported model (.onnx, .torchscript.pt)."),
+    models: list[str] = typer.Argument(..., help="Run directories, checkpoint files, or exported models (.onnx, "
+                                       ".torchscript.pt), each as NAME=PATH or named after its run; the first is the "
+                                       "default (/predict, /model)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 exposes it to the network)."),
     port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
     workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
@@ -21,13 +26,18 @@ def serve(
     max_pixels: int = typer.Option(40_000_000, help="Most pixels an image may have (decompression bombs refused)."),
     min_confidence: float = typer.Option(0.0, help="Answer \"unsure\" when the top probability is below this (a "
                                          "request's ?min_confidence= overrides it)."),
+    engine: str = typer.Option("torch", help="What runs a run's model: torch, onnx or int8 (ONNX Runtime, on an "
+                               "export made in the run once and verified), or auto (onnx when ONNX Runtime is "
+                               "installed)."),
+    threads: Optional[int] = typer.Option(None, help="Threads the engine computes with (default: its own choice)."),
 ) -> None:
-    """POST /predict (multipart image or images) → top-k JSON; GET /health, GET /model, docs at /docs, a page at /."""
+    """POST /predict (multipart image or images) → top-k JSON; GET /models, /health, /ready, /metrics (Prometheus),
+    docs at /docs, a page at /. SIGTERM finishes the requests in flight, then exits."""
     from cnnlab.serve.app import ServeOptions  # fastapi, uvicorn and torch load only when the verb runs
     from cnnlab.serve.limits import Limits
     from cnnlab.serve.server import check_address, run_server
 
     check_address(host, port, workers)  # the options are the library's to check, in the order they are listed
     limits = Limits.in_megabytes(max_upload_mb, max_pixels=max_pixels)
-    run_server(model, host, port, workers, ServeOptions(batching, max_batch, max_wait_ms, limits,
-                                                                 min_confidence))
+    run_server(models, host, port, workers, ServeOptions(batching, max_batch, max_wait_ms, limits, min_confidence,
+                                                         engine, threads))

@@ -7,6 +7,7 @@ temperature itself, so its softmax is calibrated wherever it runs.
 """
 
 import json
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnlab import __version__
+from cnnlab import __version__, events
 from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.exported import FORMATS, JIT_NOTICE, load_exported, metadata_path
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.inference.predict import expand_images
+from cnnlab.inference.quantize import (
+    accuracy_side_by_side,
+    calibration_images,
+    quantization_settings,
+    quantize_onnx,
+    speed_side_by_side,
+)
+from cnnlab.inference.quantize_defaults import CALIBRATION_IMAGES, MAX_DROP
+from cnnlab.models.packaged_weights import sha256
 
 TOLERANCE = 1e-4
 DEFAULT_OPSET = 18
@@ -51,25 +61,40 @@ class Tempered(nn.Module):
         return self.model(images) / self.temperature
 
 
-def default_path(loaded: LoadedModel, fmt: str) -> Path:
-    """`RUN/export/model.onnx` (or `.torchscript.pt`): in the run directory, or a folder named after a zoo model."""
-    return loaded.home / "export" / f"model{FORMATS[fmt]}"
+QUANTIZE = ("int8",)
+
+
+def default_path(loaded: LoadedModel, fmt: str, quantize: str | None = None) -> Path:
+    """`RUN/export/model.onnx` (`model.int8.onnx`, `.torchscript.pt`): in the run directory, or a folder named after
+    a zoo model."""
+    return loaded.home / "export" / f"model{'.' + quantize if quantize else ''}{FORMATS[fmt]}"
 
 
 def export_model(
     run: str | Path, fmt: str = "onnx", out: str | Path | None = None, dynamic_batch: bool = False,
     opset: int | None = None, images: list[str | Path] | None = None, check_count: int = 64,
+    quantize: str | None = None, calibration_images: int = CALIBRATION_IMAGES, max_drop: float = MAX_DROP,
 ) -> dict:
-    """Write a run's model as ONNX or TorchScript with its metadata beside it, and verify it on real images."""
+    """Write a run's model as ONNX or TorchScript with its metadata beside it, and verify it on real images; with
+    `quantize` "int8", an int8 ONNX model (see quantize.py) checked against fp32 on the run's evaluation split,
+    failing when its top-1 drops more than `max_drop` points."""
     if fmt not in FORMATS:
         raise SettingError("format", f"{fmt!r} is not one of: {', '.join(FORMATS)}")
     if opset is not None and fmt != "onnx":
         raise SettingError("opset", "applies to ONNX only")
+    if quantize is not None and quantize not in QUANTIZE:
+        raise SettingError("quantize", f"{quantize!r} is not one of: {', '.join(QUANTIZE)}")
+    if quantize is not None and fmt != "onnx":
+        raise SettingError("quantize", "applies to ONNX only")
+    if quantize is not None:
+        quantization_settings(calibration_images, max_drop)
     if opset is not None:
         check_opset(opset)
     loaded = load_model(run)
-    path = Path(out) if out else default_path(loaded, fmt)
+    path = Path(out) if out else default_path(loaded, fmt, quantize)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if quantize:
+        return export_int8(loaded, path, opset or DEFAULT_OPSET, images, check_count, calibration_images, max_drop)
     example = torch.zeros((2 if dynamic_batch else 1, *loaded.input_shape))
     model = Tempered(loaded.model, loaded.record.temperature) if loaded.record.temperature != 1 else loaded.model
     if fmt == "onnx":
@@ -87,8 +112,46 @@ def export_model(
     return {"file": str(path), "metadata": str(metadata_path(path)), **meta}
 
 
+def export_int8(loaded: LoadedModel, path: Path, opset: int, images: list[str | Path] | None, check_count: int,
+                calibration_count: int, max_drop: float) -> dict:
+    """The fp32 ONNX model (verified against PyTorch), quantised to int8 at `path` on the run's training images, then
+    checked against fp32: accuracy, agreement and speed go into the metadata and the events; a drop past `max_drop`
+    points fails, after the metadata says so."""
+    if loaded.settings is None:
+        raise CnnlabError("an int8 export is calibrated and checked on the run's own images: this model names no "
+                          "dataset")
+    dataset = loaded.dataset()
+    with tempfile.TemporaryDirectory() as folder:
+        fp32_path = Path(folder) / "model.onnx"
+        fp32_result = export_model(loaded.path, "onnx", fp32_path, dynamic_batch=True, opset=opset, images=images,
+                                   check_count=check_count)
+        fp32 = load_exported(fp32_path)
+        quantization = quantize_onnx(loaded, fp32_path, path, calibration_images(dataset, calibration_count))
+        meta = {**export_metadata(loaded, "onnx", True, opset), "quantization": quantization}
+        metadata_path(path).write_text(json.dumps(meta, indent=2) + "\n")
+        int8 = load_exported(path)
+        accuracy = accuracy_side_by_side(fp32, int8, dataset)
+        speed = speed_side_by_side({"fp32": fp32, "int8": int8})
+    passed = accuracy["drop_points"] <= max_drop
+    meta["verification"] = {"fp32_against_pytorch": fp32_result["verification"], **accuracy, "max_drop": max_drop,
+                            "passed": passed, "images_per_s": speed}
+    metadata_path(path).write_text(json.dumps(meta, indent=2) + "\n")
+    events.note(f"int8 against fp32 on {accuracy['images']:,} {accuracy['split']} images: top-1 "
+                f"{100 * accuracy['int8_top1']:.2f}% vs {100 * accuracy['fp32_top1']:.2f}% "
+                f"({accuracy['drop_points']:+.2f} points lost, tolerance {max_drop:g}), top-1 agreement "
+                f"{100 * accuracy['top1_agreement']:.2f}%")
+    for batch, figures in speed.items():
+        events.note(f"images/s at {batch.replace('_', ' ')}: int8 {figures['int8']:,.0f}, fp32 {figures['fp32']:,.0f} "
+                    f"({figures['int8_speedup']:.2f}x)")
+    if not passed:
+        raise CnnlabError(f"{path}: int8 loses {accuracy['drop_points']:.2f} points of top-1 against fp32, over the "
+                          f"tolerance of {max_drop:g} (`max_drop`); its figures are in {metadata_path(path)}")
+    return {"file": str(path), "metadata": str(metadata_path(path)), **meta}
+
+
 def export_metadata(loaded: LoadedModel, fmt: str, dynamic_batch: bool, opset: int | None) -> dict:
-    """Everything needed to preprocess images for the exported model, and where it came from."""
+    """Everything needed to preprocess images for the exported model, and where it came from (with the sha256 of
+    the checkpoint: a server reuses an export while its run's weights are the same)."""
     return {
         "format": fmt,
         "model": loaded.record.to_dict(),
@@ -97,6 +160,7 @@ def export_metadata(loaded: LoadedModel, fmt: str, dynamic_batch: bool, opset: i
         "epoch": loaded.meta.get("epoch"),
         "metrics": loaded.meta.get("metrics", {}),
         "source": str(loaded.path),
+        "weights_sha256": sha256(loaded.path) if loaded.path.is_file() else None,
         "cnnlab_version": __version__,
     }
 

@@ -55,7 +55,7 @@ def is_exported(path: str | Path) -> bool:
     return path.is_file() and metadata_path(path).is_file()
 
 
-def load_exported(path: str | Path) -> LoadedModel:
+def load_exported(path: str | Path, threads: int | None = None) -> LoadedModel:
     """An exported model (ONNX through ONNX Runtime, or TorchScript) with the preprocessing its metadata names.
 
     A file that is not what it says (unreadable JSON, a record missing a key, a model file that is not ONNX or
@@ -66,7 +66,7 @@ def load_exported(path: str | Path) -> LoadedModel:
         raise CnnlabError(f"{path}: not an exported model (expected the file and {metadata_path(path).name} beside it)")
     meta = read_metadata(path)
     record = model_record(meta, metadata_path(path))
-    model = open_model(path, meta["format"])
+    model = open_model(path, meta["format"], threads)
     check_model(model, record, path)
     return LoadedModel(model, record, meta, path, meta["format"])
 
@@ -108,15 +108,16 @@ def model_record(meta: dict, where: Path) -> ModelRecord:
     return record
 
 
-def open_model(path: Path, fmt: str) -> nn.Module:
-    """The model file opened as its format says, or a CnnlabError saying the file is not one."""
+def open_model(path: Path, fmt: str, threads: int | None = None) -> nn.Module:
+    """The model file opened as its format says (ONNX with `threads` intra-op threads, default ONNX Runtime's), or a
+    CnnlabError saying the file is not one."""
     if fmt == "onnx":
         try:
             import onnxruntime  # noqa: F401 (loads only when an ONNX model is used)
         except ImportError:
             raise CnnlabError(f"{path}: an ONNX model needs ONNX Runtime (pip install onnxruntime)") from None
         try:
-            return OnnxModule(path)
+            return OnnxModule(path, threads)
         except Exception as err:  # ONNX Runtime raises kinds of its own (InvalidProtobuf, Fail): each means "not one"
             raise CnnlabError(f"{path}: not an ONNX model ONNX Runtime can run ({first_line(err)})") from None
     try:

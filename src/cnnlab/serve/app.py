@@ -1,47 +1,55 @@
-"""The FastAPI app: POST /predict, GET /health, GET /model, the web page at /, OpenAPI docs at /docs.
+"""The FastAPI app: one model or several, each at /models/{name} and POST /models/{name}/predict (the first also at
+GET /model and POST /predict); GET /models, GET /health (alive), GET /ready (loaded and warmed up), GET /metrics
+(Prometheus), the web page at /, OpenAPI docs at /docs (served from an installed package: it works offline).
 
-Every answer but the page is JSON, every refusal {"error": "<one line>"} with a 4xx (a 500 the same way): a bad
-request is refused and the server goes on."""
+Every answer but the page, the docs and the metrics is JSON, every refusal {"error": "<one line>"} with a 4xx (a 500
+the same way): a bad request is refused and the server goes on. Every answer carries its X-Request-ID."""
 
 import asyncio
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from importlib.resources import files as package_files
 from pathlib import Path
 
 import torch
-from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cnnlab import __version__
 from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError, SettingError, first_line
-from cnnlab.inference.exported import load_any
 from cnnlab.inference.loaded import LoadedModel
 from cnnlab.inference.predict import answered, check_confidence
-from cnnlab.serve.batcher import Batcher
+from cnnlab.serve.docs import add_docs
+from cnnlab.serve.engine import ENGINES
 from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused, check_upload, number, whole_number
+from cnnlab.serve.metrics import CONTENT_TYPE, Metrics
+from cnnlab.serve.observed import Observed, failure_message
 from cnnlab.serve.overlay import overlay, png_data_url
+from cnnlab.serve.served import ServedModel
 
 ENVIRONMENT = "CNNLAB_SERVE"  # JSON {"source": ..., "options": {...}} for worker processes
 
 
 @dataclass
 class ServeOptions:
-    """Batching (on, up to max_batch images, waiting at most max_wait_ms), the upload limits, and the confidence below
-    which an answer is "unsure" (a request may ask for another)."""
+    """Batching (on, up to max_batch images, waiting at most max_wait_ms), the upload limits, the confidence below
+    which an answer is "unsure" (a request may ask for another), the engine (see engine.py) and its threads (None:
+    the engine's own choice)."""
 
     batching: bool = True
     max_batch: int = 32
     max_wait_ms: float = 5.0
     limits: Limits = field(default_factory=Limits)
     min_confidence: float = 0.0
+    engine: str = "torch"
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         """Refuse a value the server cannot use, naming it; limits may come as a dict of Limits' fields."""
@@ -51,6 +59,10 @@ class ServeOptions:
         number("max_wait_ms", self.max_wait_ms, 0)
         number("min_confidence", self.min_confidence, 0)
         check_confidence(self.min_confidence)
+        if self.engine not in ENGINES:
+            raise SettingError("engine", f"{self.engine!r} is not one of: {', '.join(ENGINES)}")
+        if self.threads is not None:
+            whole_number("threads", self.threads, 1)
         if isinstance(self.limits, dict):
             self.limits = Limits(**self.limits)
         if not isinstance(self.limits, Limits):
@@ -83,7 +95,9 @@ class Prediction(BaseModel):
 class Predictions(BaseModel):
     """What POST /predict answers."""
 
-    model: str
+    model: str = Field(description="The architecture.")
+    served_as: str = Field(description="The model's name in this server (/models/{name}).")
+    version: str = Field(description="The weights' version: the run's epoch and the first digits of their sha256.")
     predictions: list[Prediction]
 
 
@@ -93,6 +107,13 @@ class Health(BaseModel):
     status: str
     batches: int
     largest_batch: int
+
+
+class Ready(BaseModel):
+    """What GET /ready answers once every model is warm."""
+
+    status: str
+    models: list[str]
 
 
 class InputInfo(BaseModel):
@@ -106,9 +127,12 @@ class InputInfo(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    """What GET /model answers."""
+    """What GET /model and GET /models/{name} answer."""
 
-    name: str
+    name: str = Field(description="The architecture.")
+    served_as: str = Field(description="The model's name in this server (/models/{name}).")
+    version: str = Field(description="The weights' version: the run's epoch and the first digits of their sha256.")
+    engine: str = Field(description="What runs it: torch, onnx (ONNX Runtime) or int8 (ONNX Runtime, quantised).")
     format: str
     path: str
     classes: list[str]
@@ -121,8 +145,15 @@ class ModelInfo(BaseModel):
 REFUSALS = {
     400: {"model": ErrorBody, "description": "An upload that is not a usable image, or no upload."},
     413: {"model": ErrorBody, "description": "An upload, or the whole request, over the server's limits."},
+    503: {"model": ErrorBody, "description": "The server is starting or stopping."},
     422: {"model": ErrorBody, "description": "A request whose fields or query values are not valid."},
 }
+
+
+def served_info(served: ServedModel) -> dict:
+    """What GET /models/{name} says: model_info, with the name it is served as, its version and engine."""
+    return {**model_info(served.loaded), "served_as": served.name, "version": served.version, "engine": served.engine,
+            "gradcam": served.explainable}
 
 
 def model_info(loaded: LoadedModel) -> dict:
@@ -182,45 +213,51 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def failed(_: Request, err: Exception) -> JSONResponse:
-        """The server's own failure, as JSON too (uvicorn logs the traceback)."""
-        return error(500, f"internal error: {type(err).__name__}: {first_line(err)}")
+        """The server's own failure, as JSON too (uvicorn logs the traceback; the prediction app's Observed first)."""
+        return error(500, failure_message(err))
 
 
-def create_app(source: str | Path, options: ServeOptions | None = None) -> FastAPI:
-    """An app serving a run directory, checkpoint, or exported model (.onnx, .torchscript.pt)."""
+def create_app(sources: str | Path | list[str | Path], options: ServeOptions | None = None) -> FastAPI:
+    """An app serving one or more models: run directories, checkpoints, exported models (.onnx, .torchscript.pt), each
+    as NAME=PATH or named after its run. The first is the default, which /predict and /model answer for."""
     options = options or ServeOptions()
     limits = options.limits
-    loaded = load_any(source)
-    info = model_info(loaded)
-    running: dict = {}  # the model's thread and the batcher, while the app's lifespan runs
+    metrics = Metrics()
+    models = served_models([sources] if isinstance(sources, (str, Path)) else list(sources), options, metrics)
+    default = next(iter(models.values()))
+    max_batch = options.max_batch if options.batching else 1
+    running: dict = {}  # "warming": the warm-up task, while the app's lifespan runs
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        """Start the model's thread and the batcher with the server, stop them after (each time: a test client
-        may run the lifespan again)."""
-        executor = ThreadPoolExecutor(1, thread_name_prefix="cnnlab-model")  # the model runs one batch at a time
-        batcher = Batcher(loaded.logits, executor, options.max_batch if options.batching else 1,
-                          options.max_wait_ms / 1000 if options.batching else 0.0)
-        batcher.start()
-        running.update(executor=executor, batcher=batcher)
+        """Start each model's thread and batcher with the server, warm them up in the background (the server answers
+        /health meanwhile, /ready with a 503), stop them after (each time: a test client may run the lifespan again)."""
+        for served in models.values():
+            served.warm.clear()
+            served.start(max_batch, options.max_wait_ms / 1000 if options.batching else 0.0)
+        running["warming"] = asyncio.create_task(asyncio.to_thread(warm_up, list(models.values()), max_batch))
         try:
             yield
         finally:
             running.clear()
-            await batcher.stop()
-            executor.shutdown(wait=False)
+            for served in models.values():
+                await served.stop()
 
-    def started() -> tuple[ThreadPoolExecutor, Batcher]:
-        """The model's thread and the batcher; a 503 before the lifespan has started them."""
-        if not running:
+    def started(name: str | None = None) -> ServedModel:
+        """A model by name (the default without one); a 503 before the lifespan has started it."""
+        served = models[name] if name is not None else default
+        if served.batcher is None:
             raise UploadRefused(503, "the server is starting or stopping: try again")
-        return running["executor"], running["batcher"]
+        return served
 
-    app = FastAPI(title="cnnlab", version=__version__, lifespan=lifespan,
-                  description=f"Image classification with {info['name']} ({len(info['classes'])} classes).")
+    app = FastAPI(title="cnnlab", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description=f"Image classification with {', '.join(f'{n} ({m.loaded.record.architecture})' for n, m in models.items())}.")
     app.add_middleware(BodyLimit, limit=limits.request_bytes)  # FastAPI's max_body_size answers in plain text
+    app.add_middleware(Observed, metrics=metrics)  # outermost: a 413 before routing is counted and has an id too
 
     add_error_handlers(app)
+    add_docs(app)
+    Name = Enum("Name", {name: name for name in models}, type=str)  # noqa: N806 (a type: the schema lists the names)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
@@ -229,46 +266,95 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
 
     @app.get("/health", response_model=Health)
     async def health() -> dict:
-        """Whether the server is up, and how many batches (the largest of how many images) it has run."""
-        _, batcher = started()
-        return {"status": "ok", "batches": batcher.batches, "largest_batch": batcher.largest}
+        """Whether the server is alive (whether or not its models are ready), and how many batches (the largest of how
+        many images) it has run."""
+        batchers = [served.batcher for served in models.values() if served.batcher is not None]
+        return {"status": "ok", "batches": sum(b.batches for b in batchers),
+                "largest_batch": max((b.largest for b in batchers), default=0)}
+
+    @app.get("/ready", response_model=Ready, responses={503: {"model": ErrorBody, "description": "Not ready yet."}})
+    async def ready() -> dict:
+        """200 once every model is loaded and warmed up, a 503 until then (and while the server stops)."""
+        cold = [name for name, served in models.items() if served.batcher is None or not served.warm.is_set()]
+        if cold:
+            raise UploadRefused(503, f"not ready: warming up {', '.join(cold)}")
+        return {"status": "ready", "models": list(models)}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_text() -> Response:
+        """Prometheus' text format: requests, errors, latency, batch sizes, in-flight requests, model load time."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    @app.get("/models", response_model=list[ModelInfo])
+    async def listing() -> list[dict]:
+        """Every model served: its name (as in /models/{name}/predict), version, engine, classes and input."""
+        return [served_info(served) for served in models.values()]
+
+    @app.get("/models/{name}", response_model=ModelInfo, responses=REFUSALS)
+    async def one_model(name: Name) -> dict:
+        """One model's name, version, engine, classes, input (size, mean/std) and its run's metrics."""
+        return served_info(models[name.value])
 
     @app.get("/model", response_model=ModelInfo)
     async def model() -> dict:
-        """The model's name, classes, input (size, mean/std) and the run's metrics."""
-        return info
+        """The default model's name, classes, input (size, mean/std) and the run's metrics."""
+        return served_info(default)
 
-    @app.post("/predict", response_model=Predictions, response_model_exclude_none=True, responses=REFUSALS)
-    async def predict(
-        file: UploadFile | None = File(None, description="One image."),
-        files: list[UploadFile] | None = File(None, description="Several images, predicted as one batch."),
-        top: int = Query(5, ge=1, le=1000, description="How many classes per image."),
-        gradcam: bool = Query(False, description="Add a Grad-CAM overlay per image (runs only, not exported models)."),
-        min_confidence: float | None = Query(None, ge=0, le=1, description='Answer "unsure" when the top probability '
-                                             f"is below this (default: the server's, {options.min_confidence:g})."),
-    ) -> dict:
-        """Top-k classes with probabilities for each uploaded image (multipart field `file`, or `files`)."""
-        uploads = ([file] if file is not None else []) + list(files or [])
+    class Asked:
+        """What a prediction request sends: the images, and how to answer."""
+
+        def __init__(
+            self,
+            file: UploadFile | None = File(None, description="One image."),
+            files: list[UploadFile] | None = File(None, description="Several images, predicted as one batch."),
+            top: int = Query(5, ge=1, le=1000, description="How many classes per image."),
+            gradcam: bool = Query(False, description="Add a Grad-CAM overlay per image (runs only, not exported "
+                                  "models)."),
+            min_confidence: float | None = Query(None, ge=0, le=1, description='Answer "unsure" when the top '
+                                                 f"probability is below this (default: the server's, "
+                                                 f"{options.min_confidence:g})."),
+        ) -> None:
+            self.uploads = ([file] if file is not None else []) + list(files or [])
+            self.top, self.gradcam = top, gradcam
+            self.threshold = options.min_confidence if min_confidence is None else min_confidence
+
+    async def answer(served: ServedModel, asked: Asked) -> dict:
+        """Top-k classes with probabilities for each uploaded image, with Grad-CAM overlays when asked."""
+        uploads = asked.uploads
         if not uploads:
             raise UploadRefused(400, "no image: send it as the multipart field 'file' (or several as 'files')")
         if len(uploads) > limits.max_files:
             raise UploadRefused(413, f"{len(uploads)} files, over the limit of {limits.max_files} per request")
-        if gradcam and not info["gradcam"]:
+        if asked.gradcam and not served.explainable:
             raise UploadRefused(400, "Grad-CAM needs the run's PyTorch model: serve the run, not an exported model")
-        executor, batcher = started()
+        loaded = served.loaded
         names = [upload.filename or f"file{i}" for i, upload in enumerate(uploads)]
         datas = [await upload.read(limits.max_bytes + 1) for upload in uploads]
         images = await asyncio.to_thread(
             lambda: torch.stack([decode_upload(n, d, loaded, limits) for n, d in zip(names, datas)]))
-        probabilities = (await batcher.submit(images)).softmax(1)
-        threshold = options.min_confidence if min_confidence is None else min_confidence
-        results = [{"file": n, **answered(p, loaded.classes, top, threshold)} for n, p in zip(names, probabilities)]
-        if gradcam:
+        probabilities = (await served.logits(images)).softmax(1)
+        results = [{"file": n, **answered(p, loaded.classes, asked.top, asked.threshold)}
+                   for n, p in zip(names, probabilities)]
+        if asked.gradcam:
             loop = asyncio.get_running_loop()
-            urls = await loop.run_in_executor(executor, cam_overlays, loaded, images, datas, names)
+            urls = await loop.run_in_executor(served.executor, cam_overlays, served.explained(), images, datas, names)
             for result, url in zip(results, urls):
                 result["gradcam"] = url
-        return {"model": info["name"], "predictions": results}
+        return {"model": loaded.record.architecture, "served_as": served.name, "version": served.version,
+                "predictions": results}
+
+    @app.post("/predict", response_model=Predictions, response_model_exclude_none=True, responses=REFUSALS)
+    async def predict(asked: Asked = Depends()) -> dict:
+        """Top-k classes with probabilities for each uploaded image (multipart field `file`, or `files`), from the
+        default model."""
+        return await answer(started(), asked)
+
+    @app.post("/models/{name}/predict", response_model=Predictions, response_model_exclude_none=True,
+              responses=REFUSALS)
+    async def predict_with(name: Name, asked: Asked = Depends()) -> dict:
+        """Top-k classes with probabilities for each uploaded image (multipart field `file`, or `files`), from the
+        model named."""
+        return await answer(started(name.value), asked)
 
     default_openapi = app.openapi
 
@@ -282,21 +368,44 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
     return app
 
 
+def served_models(sources: list[str | Path], options: ServeOptions, metrics: Metrics) -> dict[str, ServedModel]:
+    """Each source loaded, by its name; two of one name are refused (name them NAME=PATH)."""
+    if not sources:
+        raise CnnlabError("no model to serve")
+    models: dict[str, ServedModel] = {}
+    for source in sources:
+        served = ServedModel(source, metrics, options.engine, options.threads)
+        if served.name in models:
+            raise CnnlabError(f"two models named {served.name!r} ({models[served.name].source} and {served.source}): "
+                              "name them, as NAME=PATH")
+        models[served.name] = served
+    return models
+
+
+def warm_up(models: list[ServedModel], max_batch: int) -> None:
+    """Warm every model up, one after the other (they share the cores)."""
+    for served in models:
+        served.warm_up(max_batch)
+
+
 def describe_uploads(schema: dict, limits: Limits) -> None:
     """Say in the OpenAPI schema what POST /predict takes: `file`, or `files` (one or more), or both, each a file
     (format binary, which clients and test generators read as a file part; FastAPI says only its media type, and
     that it may be null, which a multipart field cannot be). That one of them is needed is said in words: an anyOf
     of two `required` lists is read by test generators as two separate bodies."""
-    body = schema["paths"]["/predict"]["post"]["requestBody"]
-    body["required"] = True
-    reference = body["content"]["multipart/form-data"]["schema"]["$ref"]
-    fields = schema["components"]["schemas"][reference.rsplit("/", 1)[-1]]
-    image = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
-    fields["properties"]["file"] = {**image, "title": "File", "description": "One image."}
-    fields["properties"]["files"] = {  # no maxItems: more than the limit is a 413, not a request the schema forbids
-        "type": "array", "items": image, "minItems": 1, "title": "Files",
-        "description": f"Several images, predicted as one batch (at most {limits.max_files} files in a request)."}
-    fields["description"] = "At least one image: as `file`, as `files`, or both (no image is a 400)."
+    for path in schema["paths"].values():
+        body = path.get("post", {}).get("requestBody")
+        if body is None or "multipart/form-data" not in body["content"]:
+            continue
+        body["required"] = True
+        reference = body["content"]["multipart/form-data"]["schema"]["$ref"]
+        fields = schema["components"]["schemas"][reference.rsplit("/", 1)[-1]]
+        image = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
+        fields["properties"]["file"] = {**image, "title": "File", "description": "One image."}
+        fields["properties"]["files"] = {  # no maxItems: more than the limit is a 413, not a request the schema forbids
+            "type": "array", "items": image, "minItems": 1, "title": "Files",
+            "description": f"Several images, predicted as one batch (at most {limits.max_files} files in a request)."}
+        fields["description"] = "At least one image: as `file`, as `files`, or both (no image is a 400)."
 
 
 def cam_overlays(loaded: LoadedModel, images: torch.Tensor, datas: list[bytes], names: list[str]) -> list[str]:
@@ -313,12 +422,13 @@ def cam_overlays(loaded: LoadedModel, images: torch.Tensor, datas: list[bytes], 
     return urls
 
 
-def environment_value(source: str | Path, options: ServeOptions) -> str:
+def environment_value(sources: str | Path | list[str | Path], options: ServeOptions) -> str:
     """The JSON a worker process reads from CNNLAB_SERVE to build the same app."""
-    return json.dumps({"source": str(source), "options": asdict(options)})
+    sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    return json.dumps({"sources": [str(source) for source in sources], "options": asdict(options)})
 
 
 def app_from_environment() -> FastAPI:
     """The app named by CNNLAB_SERVE (uvicorn's factory for several worker processes)."""
     settings = json.loads(os.environ[ENVIRONMENT])
-    return create_app(settings["source"], ServeOptions(**settings["options"]))
+    return create_app(settings["sources"], ServeOptions(**settings["options"]))

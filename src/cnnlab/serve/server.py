@@ -1,5 +1,6 @@
 """Run the app under uvicorn: in the foreground (the CLI), or in a thread on a free loopback port (tests, bench)."""
 
+import copy
 import math
 import os
 import socket
@@ -13,7 +14,6 @@ import uvicorn
 from fastapi import FastAPI
 
 from cnnlab.errors import SettingError
-from cnnlab.inference.exported import load_any
 from cnnlab.serve.app import ENVIRONMENT, ServeOptions, create_app, environment_value
 from cnnlab.serve.limits import whole_number
 
@@ -21,24 +21,41 @@ MAX_PORT = 65535
 # How long an idle keep-alive connection stays open: longer than clients keep theirs (httpx 5 s, aiohttp 15 s), so a
 # client never sends on a connection the server is closing at that moment (uvicorn's 5 s races httpx's 5 s: a reset)
 KEEP_ALIVE_S = 30
+# On SIGTERM (or Ctrl-C) uvicorn stops accepting, lets the requests in flight finish, then stops the models; a request
+# still running after this long is cut off (a second signal cuts at once)
+GRACEFUL_S = 30
 
 
-def run_server(source: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+def log_config() -> dict:
+    """uvicorn's logging, with the request id on every line (see observed.py) and cnnlab's access log instead of
+    uvicorn's (which cannot name the id)."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"request_id": {"()": "cnnlab.serve.observed.RequestIdFilter"}}
+    config["formatters"]["cnnlab"] = {"()": "uvicorn.logging.DefaultFormatter",
+                                      "fmt": "%(levelprefix)s [%(request_id)s] %(message)s", "use_colors": None}
+    config["handlers"]["cnnlab"] = {"formatter": "cnnlab", "class": "logging.StreamHandler",
+                                    "stream": "ext://sys.stderr", "filters": ["request_id"]}
+    config["loggers"]["cnnlab.serve"] = {"handlers": ["cnnlab"], "level": "INFO", "propagate": False}
+    return config
+
+
+def run_server(sources: str | Path | list[str | Path], host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
                options: ServeOptions | None = None) -> None:
-    """Serve a run or exported model until interrupted; several workers are separate processes, each with the model.
+    """Serve runs or exported models until interrupted (SIGTERM drains the requests in flight first); several
+    workers are separate processes, each with the models.
 
     `port` 0 takes any free port (uvicorn's log says which).
     """
     check_address(host, port, workers)
     options = options or ServeOptions()
+    served = dict(host=host, port=port, log_config=log_config(), access_log=False, timeout_keep_alive=KEEP_ALIVE_S,
+                  timeout_graceful_shutdown=GRACEFUL_S)
+    app = create_app(sources, options)  # in this process too: a bad path is one error here, not one per worker
     if workers == 1:
-        uvicorn.run(create_app(source, options), host=host, port=port, log_level="info",
-                    timeout_keep_alive=KEEP_ALIVE_S)
+        uvicorn.run(app, **served)
         return
-    load_any(source)  # a bad path is one error here, not one per worker process
-    os.environ[ENVIRONMENT] = environment_value(source, options)
-    uvicorn.run("cnnlab.serve.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="info", timeout_keep_alive=KEEP_ALIVE_S)
+    os.environ[ENVIRONMENT] = environment_value(sources, options)
+    uvicorn.run("cnnlab.serve.app:app_from_environment", factory=True, workers=workers, **served)
 
 
 def check_address(host: str, port: int, workers: int) -> None:
