@@ -56,6 +56,21 @@ class World:
         return cls(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), size, int(env.get("LOCAL_WORLD_SIZE", size)))
 
 
+def elastic_job() -> str | None:
+    """The id that torchrun gives every try of one job (its `--rdzv-id`; a fresh one per `--standalone` or `devices`
+    launch), by which a restarted try finds the run directory of the first; None outside torchrun, and on the first
+    try under torchrun's default id `none`, which every job without `--rdzv-id` shares."""
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if run_id is None or (run_id == "none" and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) == 0):
+        return None
+    return run_id
+
+
+def restart_count() -> int:
+    """How many times torchrun restarted this job's processes so far (0: the first try)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+
+
 def rank_device(world: World, name: str) -> torch.device:
     """The device of this rank: cuda:LOCAL_RANK on GPUs, the CPU otherwise."""
     device = pick_device(name)
