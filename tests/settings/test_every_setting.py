@@ -203,8 +203,7 @@ def loader_description(loader) -> tuple:
     batches = loader.batches
     steps = tuple((name, tuple(sorted(step.keywords.items()))) for name, step in loader.augment.steps) \
         if loader.augment else ()
-    shape = (type(batches).__name__, batches.batch_size if isinstance(batches, MemoryBatches) else
-             batches.loader.batch_size, len(batches))
+    shape = (type(batches).__name__, batches.batch_size, len(batches))
     memory = (batches.shuffle, batches.drop_last, batches.sample_weights is not None, batches.flip_bits is not None) \
         if isinstance(batches, MemoryBatches) else (batches.loader.num_workers,)
     mixing = (loader.policy.name if loader.policy else None, tuple(loader.mixer.names) if loader.mixer else ())

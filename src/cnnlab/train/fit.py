@@ -84,11 +84,13 @@ def created(settings: Settings, world: distributed.World, config: dict) -> RunDi
 
 
 def opened(path: str | Path, world: distributed.World) -> RunDir:
-    """An existing run directory, cleared of what an interrupted checkpoint save left there."""
+    """An existing run directory, cleared of what an interrupted checkpoint save left there (rank 0's: the other ranks
+    may run on machines without it)."""
+    if not world.is_main:
+        return RunDir(path)
     run = RunDir.open(path)
-    if world.is_main:
-        for stale in remove_temporary(run.checkpoints):
-            events.note(f"removed {stale.name}, left by an interrupted checkpoint save")
+    for stale in remove_temporary(run.checkpoints):
+        events.note(f"removed {stale.name}, left by an interrupted checkpoint save")
     return run
 
 
