@@ -160,25 +160,29 @@ def main() -> None:
     for index in range(args.trials):
         trials.append(trial(args, out, index, rng, steps, step_s, reference))
         print(json.dumps(trials[-1]), flush=True)
+        write_report(args, straight, trials)  # after every trial: an interrupted benchmark keeps what it measured
+
+
+def write_report(args: argparse.Namespace, straight: list[dict], trials: list[dict]) -> None:
+    """The JSON: a summary, the uninterrupted jobs and every trial."""
     done = [t for t in trials if t["finished"]]
     accuracies = [t["val_acc"] for t in done]
     summary = {
         "finished": f"{len(done)}/{len(trials)}",
-        "rows_complete": f"{sum(t['rows_complete'] for t in trials)}/{len(trials)}",
-        "one_run_dir": f"{sum(len(t['run_dirs']) == 1 for t in trials)}/{len(trials)}",
-        "max_epochs_lost": max((t["epochs_lost"] for t in trials), default=None),
+        "rows_complete": f"{sum(t.get('rows_complete', False) for t in trials)}/{len(trials)}",
+        "one_run_dir": f"{sum(len(t.get('run_dirs', [])) == 1 for t in trials)}/{len(trials)}",
+        "max_epochs_lost": max((t["epochs_lost"] for t in done), default=None),
         "val_acc_trials": [min(accuracies, default=None), max(accuracies, default=None)],
         "val_acc_uninterrupted_same_seed": straight[0]["val_acc"],
         "val_acc_uninterrupted_other_seeds": [s["val_acc"] for s in straight[1:]],
         "max_weight_difference_to_uninterrupted": max((t["max_weight_difference"] for t in done), default=None),
     }
     report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, shared",
-              "command": " ".join(["python", *sys.argv]), "settings": vars(args) | {"runs": str(args.runs),
-                                                                                    "out": str(args.out)},
+              "command": " ".join(["python", *sys.argv]),
+              "settings": vars(args) | {"runs": str(args.runs), "out": str(args.out)},
               "summary": summary, "uninterrupted": straight, "trials": trials}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

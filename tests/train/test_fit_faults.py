@@ -1,5 +1,6 @@
 """Faults a training run survives: a failed start leaves nothing, a run killed before its first checkpoint, during a
-save or mid-epoch resumes (from the next step), a full disk or a diverging loss stops it with one line and the last checkpoint kept."""
+save or mid-epoch resumes (mid-epoch: from the next step), a full disk or a diverging loss stops it with one line
+and the last checkpoint kept."""
 
 import os
 import shutil

@@ -57,9 +57,9 @@ class World:
 
 
 def elastic_job() -> str | None:
-    """The id that torchrun gives every try of one job (its `--rdzv-id`; a fresh one per `--standalone` or `devices`
-    launch), by which a restarted try finds the run directory of the first; None outside torchrun, and on the first
-    try under torchrun's default id `none`, which every job without `--rdzv-id` shares."""
+    """The id that torchrun gives every try of one job (the rendezvous id it was given; a fresh one per standalone or
+    `devices` launch), by which a restarted try finds the run directory of the first; None outside torchrun, and on
+    the first try under torchrun's default id "none", which every job without a rendezvous id of its own shares."""
     run_id = os.environ.get("TORCHELASTIC_RUN_ID")
     if run_id is None or (run_id == "none" and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) == 0):
         return None

@@ -34,7 +34,7 @@ def fit(settings: Settings | None = None, resume: str | Path | None = None, **gi
 
 def fit_here(settings: Settings, resume: str | Path | None = None) -> TrainResult:
     """Train in this process (one rank of a distributed job, or the only process). A job that torchrun restarted
-    after a failure (`--max-restarts`) goes on in the run directory its first try made, from its last checkpoint."""
+    after a failure (its maximum restarts) goes on in the run directory its first try made, from its last checkpoint."""
     flush_denormals()
     settings = concrete(settings)
     with distributed.session(settings.run.device, settings.run.dist_timeout) as world:

@@ -187,7 +187,8 @@ class Trainer:
         self.epoch, self.best_accuracy, self.bad_epochs = meta["epoch"], meta["best_accuracy"], meta["bad_epochs"]
         self.step = meta.get("step", self.epoch * parts.steps_per_epoch)
         self.first_loss = meta.get("first_loss", 0.0)
-        self.position, self.partial, self.last_row = meta.get("position", 0), meta.get("partial", {}), meta.get("metrics", {})
+        self.position, self.partial = meta.get("position", 0), meta.get("partial", {})
+        self.last_row = meta.get("metrics", {})
 
     def fit(self) -> TrainResult:
         """Train until the last epoch, `max_steps` or early stopping, logging and checkpointing every epoch."""
