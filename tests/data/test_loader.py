@@ -44,7 +44,7 @@ def test_alternating_flip_resumes_on_the_right_parity():
     resumed = DeviceLoader(data, 8, mean=(0.0,), std=(1.0,), shuffle=True, seed=1, alternate_flip=True)
     resumed.set_rng_state(state)
     assert torch.equal(mirrored_per_image(resumed.batches), mirrored_per_image(loader.batches))
-    assert resumed.batches.epoch == loader.batches.epoch == 2
+    assert resumed.batches.order.epoch == loader.batches.order.epoch == 2
 
 
 def test_streamed_data_refuses_alternating_flip():

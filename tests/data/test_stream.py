@@ -1,12 +1,18 @@
-"""Folders too large for memory stream from disk through DataLoader workers; folders of mixed sizes get a common one."""
+"""Folders too large for memory stream from disk through DataLoader workers, each rank of a job reading its share;
+folders of mixed sizes get a common one."""
+
+import csv
+from pathlib import Path
 
 import pytest
 import torch
 from torchvision.transforms.v2 import functional as F
 
+from cnnlab.data import stream
+from cnnlab.data.labels import LabelFile
 from cnnlab.data.loader import DeviceLoader, batch_source
 from cnnlab.data.sources import load_dataset
-from cnnlab.data.stream import StreamSet
+from cnnlab.data.stream import FileBatches, StreamSet
 from cnnlab.settings import resolve
 from cnnlab.train.fit import fit
 
@@ -74,3 +80,51 @@ def test_mixed_sizes_are_resized_to_the_median_short_side(tmp_path, heard):
     assert data.input_shape == (3, 36, 36)
     assert "resizing them to 36x36" in heard.lines
     assert load_dataset(str(tmp_path / "mixed"), size=28).input_shape == (3, 28, 28)
+
+
+def labelled_folder(folder: Path) -> LabelFile:
+    """A labels.csv naming every training image of a class-folder tree, for the same images read the CSV way."""
+    files = sorted(folder.rglob("train/*/*.png"))
+    with open(folder / "labels.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label"])
+        writer.writerows([(path.relative_to(folder), path.parent.name) for path in files])
+    return LabelFile(str(folder / "labels.csv"))
+
+
+def decoded_shares(data, ranks, seed, epochs, monkeypatch):
+    """Per epoch and rank, the files that rank decoded (the decoder counted) and its batches' labels."""
+    decoded: list[Path] = []
+    real = stream.decode_image
+    monkeypatch.setattr(stream, "decode_image", lambda path, **kw: decoded.append(path) or real(path, **kw))
+    loaders = [FileBatches(data, 16, shuffle=True, train=True, workers=0, seed=seed, rank=rank, ranks=ranks)
+               for rank in range(ranks)]
+    shares = []
+    for _ in range(epochs):
+        epoch = []
+        for loader in loaders:
+            decoded.clear()
+            batches = [labels.tolist() for _, labels in loader]
+            epoch.append((list(decoded), batches))
+        shares.append(epoch)
+    return shares
+
+
+@pytest.mark.parametrize("labelled", [False, True], ids=["folder", "csv"])
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_each_rank_decodes_only_its_share_and_together_every_file_once_per_epoch(colour_folder, ranks, labelled,
+                                                                                 monkeypatch):
+    labels = labelled_folder(colour_folder) if labelled else None
+    data = load_dataset(str(colour_folder), stream=True, labels=labels, val_split=0.2 if labelled else None).train
+    files = sorted(data.files.paths)
+    shares = decoded_shares(data, ranks, seed=4, epochs=2, monkeypatch=monkeypatch)
+    (single,) = decoded_shares(data, 1, seed=4, epochs=1, monkeypatch=monkeypatch)[0]
+    for epoch in shares:
+        union = [path for decoded, _ in epoch for path in decoded]
+        assert sorted(union) == files  # every file once in the epoch, by one rank
+        for decoded, _ in epoch:
+            assert abs(len(decoded) - len(files) / ranks) <= -(-len(files) // 16)  # a share: at most one more per batch
+    for batch in range(len(single[1])):  # rank by rank, the shares of a batch make the single process's batch
+        assert sum((batches[batch] for _, batches in shares[0]), []) == single[1][batch]
+    assert shares[0][0][0] != shares[1][0][0]  # a fresh order each epoch
+    assert shares == decoded_shares(data, ranks, seed=4, epochs=2, monkeypatch=monkeypatch)  # from the seed

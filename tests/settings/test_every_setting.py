@@ -22,6 +22,7 @@ from cnnlab.data.pipeline import load_data
 from cnnlab.errors import SettingError
 from cnnlab.settings import Settings
 from cnnlab.train import distributed
+from cnnlab.train import trainer as trainer_module
 from cnnlab.train.assemble import assemble
 from cnnlab.train.defaults import concrete
 from cnnlab.train.fit import fit
@@ -98,6 +99,7 @@ CASES = {  # setting: (a, b, context); a None `a` means the base value
     "devices": (None, 2, {}),
     "sync_bn": (None, True, {}),
     "dist_timeout": (None, 60.0, {}),
+    "checkpoint_every": (None, 1, {}),
 }
 ONE_PROCESS = {"sync_bn", "dist_timeout"}
 NAMED_ONLY = {"data_dir", "download"}
@@ -185,8 +187,15 @@ class Recorder:
             self.calls.append(("launch", devices))
             return [None]
 
+        real_save = trainer_module.save_checkpoint
+
+        def save_checkpoint(path, sections, optimizer, meta):
+            self.calls.append(("checkpoint", path.name, meta["epoch"], meta.get("position")))
+            return real_save(path, sections, optimizer, meta)
+
         patch.setattr(sources, "torchvision_call", torchvision_call)
         patch.setattr(distributed, "launch", launch)
+        patch.setattr(trainer_module, "save_checkpoint", save_checkpoint)
 
 
 def loader_description(loader) -> tuple:
@@ -194,8 +203,7 @@ def loader_description(loader) -> tuple:
     batches = loader.batches
     steps = tuple((name, tuple(sorted(step.keywords.items()))) for name, step in loader.augment.steps) \
         if loader.augment else ()
-    shape = (type(batches).__name__, batches.batch_size if isinstance(batches, MemoryBatches) else
-             batches.loader.batch_size, len(batches))
+    shape = (type(batches).__name__, batches.batch_size, len(batches))
     memory = (batches.shuffle, batches.drop_last, batches.sample_weights is not None, batches.flip_bits is not None) \
         if isinstance(batches, MemoryBatches) else (batches.loader.num_workers,)
     mixing = (loader.policy.name if loader.policy else None, tuple(loader.mixer.names) if loader.mixer else ())
@@ -258,7 +266,7 @@ def outcome(settings: Settings, recorder: Recorder) -> object:
     rows = [{k: v for k, v in row.items() if k not in TIMING} for row in RunDir(result.run_dir).read_metrics()]
     weights = load_checkpoint(result.run_dir / "checkpoints" / "last.safetensors")[0]["model"]
     checksum = round(sum(float(v.double().sum()) for v in weights.values()), 6)
-    return str(rows), result.epochs, result.run_dir.name, result.run_dir.parent.name, checksum
+    return str(rows), result.epochs, result.run_dir.name, result.run_dir.parent.name, checksum, tuple(recorder.calls)
 
 
 def checked_assembly(given: dict, recorder: Recorder) -> object:

@@ -9,57 +9,12 @@ import torch
 import torch.distributed as dist
 
 from cnnlab.errors import CnnlabError
-from cnnlab.run.directory import RunDir
 from cnnlab.settings import resolve
 from cnnlab.train import distributed
-from cnnlab.train import trainer as trainer_module
 from cnnlab.train.distributed import ShardedLoader, World, launch
 from cnnlab.train.fit import fit
 
-
-class Stop(Exception):
-    """Ends a run early at an epoch boundary, as an interruption would."""
-
-
-def record_run(config, stop_after=None):
-    """Train (in this process, or as one rank of a job) and return the parameters after every step, the metric
-    rows and which file-writing calls this process made; with `stop_after`, stop once that many epochs are done."""
-    params, writes = [], []
-    patch = pytest.MonkeyPatch()
-    real_step, real_epoch = trainer_module.Trainer.train_step, trainer_module.Trainer.train_epoch
-
-    def step(self, *args):
-        out = real_step(self, *args)
-        params.append(torch.cat([p.detach().flatten() for p in self.parts.model.parameters()]).clone())
-        return out
-
-    def epoch(self):
-        if self.epoch == stop_after:
-            raise Stop
-        row = real_epoch(self)
-        rows.append(row)
-        return row
-
-    def writer(name, real):
-        def write(*args, **kwargs):
-            writes.append(name)
-            return real(*args, **kwargs)
-        return write
-
-    rows = []
-    patch.setattr(trainer_module.Trainer, "train_step", step)
-    patch.setattr(trainer_module.Trainer, "train_epoch", epoch)
-    patch.setattr(trainer_module, "save_checkpoint", writer("checkpoint", trainer_module.save_checkpoint))
-    patch.setattr(trainer_module, "Logbook", writer("logbook", trainer_module.Logbook))
-    patch.setattr(RunDir, "create", staticmethod(writer("run dir", RunDir.create)))
-    patch.setattr(RunDir, "write_config", writer("config", RunDir.write_config))
-    try:
-        fit(config)
-    except Stop:
-        pass
-    finally:
-        patch.undo()
-    return {"rank": World.from_env().rank, "params": params, "rows": rows, "writes": writes}
+from ddp_record import record_run
 
 
 def fail_on_rank_1(timeout):

@@ -1,5 +1,6 @@
-"""Faults a training run survives: a failed start leaves nothing, a run killed before its first checkpoint or during a
-save resumes, a full disk or a diverging loss stops it with one line and the last checkpoint kept."""
+"""Faults a training run survives: a failed start leaves nothing, a run killed before its first checkpoint, during a
+save or mid-epoch resumes (mid-epoch: from the next step), a full disk or a diverging loss stops it with one line
+and the last checkpoint kept."""
 
 import os
 import shutil
@@ -11,6 +12,7 @@ import torch
 
 from cnnlab.errors import CnnlabError
 from cnnlab.run.checkpoint import load_checkpoint, save_checkpoint
+from cnnlab.run.directory import RunDir
 from cnnlab.train import trainer as trainer_module
 from cnnlab.train.fit import fit
 
@@ -115,3 +117,35 @@ def test_a_checkpoint_of_another_architecture_is_refused_on_resume(tiny_folder, 
     shutil.copy(other.run_dir / "checkpoints" / "last.safetensors", first.run_dir / "checkpoints" / "last.safetensors")
     with pytest.raises(CnnlabError, match="last.safetensors does not fit simplecnn .*of another shape"):
         fit(resume=first.run_dir)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["memory", "streamed"])
+@pytest.mark.parametrize("killed_at", [3, 9])  # in epoch 1, and in epoch 2 (5 steps per epoch)
+def test_a_run_killed_mid_epoch_resumes_at_the_next_step_as_if_never_stopped(tiny_folder, tmp_path, monkeypatch,
+                                                                             heard, stream, killed_at):
+    # fp32: bit-for-bit equality; streamed with two workers: each crop comes from its image's seed, not the worker's
+    extra = dict(epochs=2, batch_size=5, precision="fp32", checkpoint_every=2, seed=1,
+                 **({"stream": True, "workers": 2} if stream else {}))
+    straight = fit(**settings(tiny_folder, tmp_path, name="straight", **extra))
+    real_step = trainer_module.Trainer.train_step
+
+    def killed(self, *args):
+        if self.step == killed_at:
+            raise KeyboardInterrupt  # as kill -9 after that many steps: the last checkpoint is one step older
+        return real_step(self, *args)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fit(**settings(tiny_folder, tmp_path, name="killed", **extra))
+    meta = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.safetensors")[2]
+    assert (meta["step"], meta["position"]) == (killed_at - 1, (killed_at - 1) % 5)  # every 2 steps
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", real_step)
+    resumed = fit(resume=tmp_path / "killed")
+    assert f"after epoch {meta['epoch']}, step {meta['position']} of epoch {meta['epoch'] + 1}" in heard.lines
+    for key, value in weights(straight.run_dir).items():
+        assert torch.equal(value, weights(resumed.run_dir)[key]), key
+    rows = [RunDir(run).read_metrics() for run in (straight.run_dir, resumed.run_dir)]
+    assert [r["epoch"] for r in rows[1]] == [1, 2]
+    for one, other in zip(*rows):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert other[key] == pytest.approx(one[key], rel=1e-6), key

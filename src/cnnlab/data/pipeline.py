@@ -83,17 +83,18 @@ def mixing(settings: Settings, data: Dataset, device: torch.device) -> tuple[Pol
     return policy, mixer
 
 
-def loaders(settings: Settings, data: Dataset, device: torch.device,
-            sample_weights: torch.Tensor | None = None) -> tuple[DeviceLoader, DeviceLoader]:
-    """The training loader (shuffled or weighted, augmented, mixed) and the evaluation loader, on `device`."""
+def loaders(settings: Settings, data: Dataset, device: torch.device, sample_weights: torch.Tensor | None = None,
+            rank: int = 0, ranks: int = 1) -> tuple[DeviceLoader, DeviceLoader]:
+    """The training loader (shuffled or weighted, augmented, mixed) and the evaluation loader, on `device`, of
+    rank `rank` of `ranks` processes (which read only their share of streamed files)."""
     policy, mixer = mixing(settings, data, device)
     common = dict(mean=data.mean, std=data.std, device=device, channels_last=settings.run.channels_last,
                   workers=settings.data.workers)
     train = DeviceLoader(data.train, settings.optim.batch_size, shuffle=True,
                          augment=build_augment(train_augment(settings, data)), seed=settings.run.seed,
                          random_crop=True, sample_weights=sample_weights, alternate_flip=settings.augment.alternate_flip,
-                         policy=policy, mixer=mixer, **common)
-    val = DeviceLoader(data.val, max(EVAL_BATCH, settings.optim.batch_size), **common)
+                         policy=policy, mixer=mixer, shard=(rank, ranks, True), **common)
+    val = DeviceLoader(data.val, max(EVAL_BATCH, settings.optim.batch_size), shard=(rank, ranks, False), **common)
     return train, val
 
 

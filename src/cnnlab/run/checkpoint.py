@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load, save_file
 
 from cnnlab.errors import CnnlabError, first_line
 from cnnlab.run.record import ModelRecord
@@ -80,14 +79,19 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]
     path = Path(path)
     if not path.is_file():
         raise CnnlabError(f"{path}: no such checkpoint")
+    return parse_checkpoint(path.read_bytes(), str(path))
+
+
+def parse_checkpoint(data: bytes, source: str) -> tuple[dict[str, dict[str, torch.Tensor]], dict | None, dict]:
+    """What load_checkpoint returns, from a checkpoint file's bytes (e.g. sent by another rank); `source` names it."""
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("cnnlab", "{}"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = load(data)
+        header = int.from_bytes(data[:8], "little")  # safetensors: the JSON header's length, then the header
+        meta = json.loads(json.loads(data[8:8 + header]).get("__metadata__", {}).get("cnnlab", "{}"))
     except Exception as err:  # safetensors raises its own error types for corrupt or foreign files
-        raise CnnlabError(f"{path}: not a readable safetensors checkpoint ({err})") from None
+        raise CnnlabError(f"{source}: not a readable safetensors checkpoint ({err})") from None
     if meta.get("format") != FORMAT:
-        raise CnnlabError(f"{path}: not a cnnlab checkpoint (format {meta.get('format')!r})")
+        raise CnnlabError(f"{source}: not a cnnlab checkpoint (format {meta.get('format')!r})")
     sections: dict[str, dict[str, torch.Tensor]] = {}
     optim = {}
     for name, value in tensors.items():

@@ -33,6 +33,18 @@ class RunDir:
             raise CnnlabError(f"{run.path} is not a cnnlab run directory (no config.json)")
         return run
 
+    @classmethod
+    def of_job(cls, out: str | Path, job: str) -> "RunDir | None":
+        """The newest run directory under `out` that the job `job` made (its config.json says so), if any."""
+        made = []
+        for config in Path(out).glob("*/config.json"):
+            try:
+                if json.loads(config.read_text()).get("job") == job:
+                    made.append(config.parent)
+            except (OSError, ValueError):  # a run being written, or not a run: not this job's
+                continue
+        return cls(max(made, key=lambda path: path.stat().st_mtime)) if made else None
+
     @property
     def checkpoints(self) -> Path:
         """The checkpoints folder."""

@@ -183,6 +183,9 @@ class RunSettings(Section):
                                   min=1, max=1024)
     sync_bn: bool = setting(False, "Synchronise BatchNorm statistics across processes (CUDA).")
     dist_timeout: float = setting(300.0, "Seconds a process waits for the others before the job ends.", above=0)
+    checkpoint_every: int | None = setting(
+        None, "Also write the last checkpoint every this many steps, inside epochs (a resume, or a restarted "
+        "torchrun job, goes on from the next step; default: at the end of each epoch).", min=1, max=10**9)
 
 
 SECTIONS: dict[str, type[Section]] = {

@@ -94,11 +94,13 @@ class Parts:
         full = self.settings.optim.epochs * self.steps_per_epoch
         return min(full, self.settings.optim.max_steps or full)
 
-    def rng_state(self) -> dict[str, torch.Tensor]:
-        """Every random-number generator a run draws from (torch's, the loader's, the GPU's), for a checkpoint."""
-        state = {"torch": torch.get_rng_state(), **{f"loader_{k}": v for k, v in self.train_loader.rng_state().items()}}
+    def rng_state(self, mid_epoch: bool = False) -> dict[str, torch.Tensor]:
+        """Every random-number generator a run draws from (torch's, the loaders', the GPU's), for a checkpoint; with
+        `mid_epoch`, the loaders' state says how far into the epoch in progress they are."""
+        state = {"torch": torch.get_rng_state(),
+                 **{f"loader_{k}": v for k, v in self.train_loader.rng_state(mid_epoch).items()}}
         if self.features is not None:
-            state |= {f"features_{k}": v for k, v in self.features.train_loader.rng_state().items()}
+            state |= {f"features_{k}": v for k, v in self.features.train_loader.rng_state(mid_epoch).items()}
         if self.device.type == "cuda":
             state["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -230,7 +232,7 @@ def assemble(settings: Settings, data: Dataset, world: distributed.World = distr
     step_model = distributed.wrap_model(model, world, device, run.sync_bn)
     step_model = torch.compile(step_model) if run.compile else step_model
     class_weights, sample_weights = balance(data.train.labels, data.classes, optim.class_weights, optim.sampler)
-    train, val = pipeline.loaders(settings, data, device, sample_weights)
+    train, val = pipeline.loaders(settings, data, device, sample_weights, world.rank, world.size)
     loss = functools.partial(F.cross_entropy, weight=None if class_weights is None else class_weights.to(device),
                              label_smoothing=optim.label_smoothing)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(optim.ema), use_buffers=True) if optim.ema else None

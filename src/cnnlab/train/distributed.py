@@ -56,6 +56,21 @@ class World:
         return cls(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), size, int(env.get("LOCAL_WORLD_SIZE", size)))
 
 
+def elastic_job() -> str | None:
+    """The id that torchrun gives every try of one job (the rendezvous id it was given; a fresh one per standalone or
+    `devices` launch), by which a restarted try finds the run directory of the first; None outside torchrun, and on
+    the first try under torchrun's default id "none", which every job without a rendezvous id of its own shares."""
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if run_id is None or (run_id == "none" and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) == 0):
+        return None
+    return run_id
+
+
+def restart_count() -> int:
+    """How many times torchrun restarted this job's processes so far (0: the first try)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+
+
 def rank_device(world: World, name: str) -> torch.device:
     """The device of this rank: cuda:LOCAL_RANK on GPUs, the CPU otherwise."""
     device = pick_device(name)
@@ -138,7 +153,8 @@ def sync_batchnorm(model: nn.Module, world: World, sync_bn: bool) -> nn.Module:
 
 
 class ShardedLoader:
-    """This rank's contiguous slice of every global batch of a loader; one process gets the whole batch.
+    """This rank's contiguous slice of every global batch of a loader; one process gets the whole batch. A loader
+    that reads only this rank's share itself (`sharded`: streamed files) is passed through.
 
     `weight` scales the rank's mean loss so that averaging the ranks' gradients gives the gradient of the
     global batch's mean loss even when the slices differ in size by one.
@@ -154,9 +170,9 @@ class ShardedLoader:
         """Batches per epoch."""
         return len(self.loader)
 
-    def rng_state(self) -> dict[str, torch.Tensor]:
-        """The wrapped loader's generator state (the same on every rank)."""
-        return self.loader.rng_state()
+    def rng_state(self, mid_epoch: bool = False) -> dict[str, torch.Tensor]:
+        """The wrapped loader's generator state (and, `mid_epoch`, its position in the epoch)."""
+        return self.loader.rng_state(mid_epoch)
 
     def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what rng_state returned."""
@@ -164,9 +180,14 @@ class ShardedLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of this rank's slices."""
+        presharded = getattr(self.loader, "sharded", False)
         for images, labels in self.loader:
             total = len(labels)
             if not self.world.distributed:
+                yield images, labels
+                continue
+            if presharded:
+                self.weight = total * self.world.size / self.loader.global_size
                 yield images, labels
                 continue
             if self.drop_small and total < self.world.size:
@@ -194,6 +215,30 @@ def broadcast_buffers(world: World, *models: nn.Module | None) -> None:
     for model in models:
         for buffer in model.buffers() if model is not None else ():
             dist.broadcast(buffer, 0)
+
+
+def gather_states(world: World, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """Every rank's `state` (e.g. its generators) in one dict on rank 0: rank 0's entries, and under `rank<r>_` each
+    other rank's entries that differ from them (none, when all ranks draw alike); None on the other ranks. Every rank
+    must call it."""
+    if not world.distributed:
+        return state
+    states: list[Any] = [None] * world.size
+    dist.all_gather_object(states, state)
+    if not world.is_main:
+        return None
+    merged = dict(states[0])
+    for rank, other in enumerate(states[1:], start=1):
+        merged |= {f"rank{rank}_{k}": v for k, v in other.items() if k not in state or not torch.equal(v, state[k])}
+    return merged
+
+
+def own_state(world: World, merged: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """This rank's entries of what gather_states made (rank 0's where this rank's were the same, or when the job had
+    fewer ranks)."""
+    mine = f"rank{world.rank}_"
+    own = {k: v for k, v in merged.items() if not k.startswith("rank")}
+    return own | {k.removeprefix(mine): v for k, v in merged.items() if k.startswith(mine)}
 
 
 def share_from_main(world: World, make: Callable[[], Any]) -> Any:

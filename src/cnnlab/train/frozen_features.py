@@ -51,14 +51,13 @@ class FeatureLoader:
         """Batches per epoch."""
         return len(self.batches)
 
-    def rng_state(self) -> dict[str, torch.Tensor]:
-        """The order generator's state and the epoch count (for checkpoints)."""
-        return {"order": self.batches.generator.get_state(), "epoch": torch.tensor(self.batches.epoch)}
+    def rng_state(self, mid_epoch: bool = False) -> dict[str, torch.Tensor]:
+        """The order generator's state, the epoch count and (`mid_epoch`) the position in the epoch."""
+        return self.batches.order.state(mid_epoch)
 
     def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what rng_state returned."""
-        self.batches.generator.set_state(state["order"])
-        self.batches.epoch = int(state["epoch"])
+        self.batches.order.restore(state)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of batches."""

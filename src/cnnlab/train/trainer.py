@@ -44,6 +44,7 @@ class Trainer:
         """Start at epoch 0 with the first phase's optimizer and schedule."""
         self.parts, self.run, self.settings = parts, run, parts.settings
         self.epoch, self.step, self.best_accuracy, self.bad_epochs, self.first_loss = 0, 0, -1.0, 0, 0.0
+        self.position, self.partial, self.last_row = 0, {}, {}  # a resumed epoch: steps done, their sums; last row
         self.optimizer, self.scheduler = parts.optimisation(0)
 
     @property
@@ -82,9 +83,13 @@ class Trainer:
                               f"{kept} (try a lower `lr` or a `grad_clip`)")
 
     def train_epoch(self) -> dict:
-        """One pass over the training set (or up to `max_steps`); stops the run on a NaN or infinite loss."""
-        parts, augment = self.parts, self.settings.augment
+        """One pass over the training set (or up to `max_steps`; after a mid-epoch resume, the rest of one), with a
+        checkpoint every `checkpoint_every` steps; stops the run on a NaN or infinite loss."""
+        parts, augment, every = self.parts, self.settings.augment, self.settings.run.checkpoint_every
         route = parts.route(self.epoch)
+        skip, done = self.position, self.partial  # what a checkpoint inside this epoch had done already
+        self.position, self.partial = 0, {}
+        steps = len(route.train_loader)
         train_mode(parts.model)
         total_loss = torch.zeros((), device=parts.device)
         correct = torch.zeros((), device=parts.device, dtype=torch.long)
@@ -92,8 +97,9 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         size = augment.progressive_size if self.epoch < augment.progressive_epochs else None
         pending = None  # the previous step's loss, checked once the next step is queued: the GPU never waits idle
-        with events.progress(f"epoch {self.epoch + 1}/{parts.epochs}", len(route.train_loader)) as advance:
-            for step, (images, labels) in enumerate(route.train_loader):
+        with events.progress(f"epoch {self.epoch + 1}/{parts.epochs}", steps) as advance:
+            advance(skip)
+            for step, (images, labels) in enumerate(route.train_loader, start=skip):
                 if self.step == parts.total_steps:
                     break
                 loss, hits = self.train_step(route, resize(images, size) if size else images, labels)
@@ -105,10 +111,16 @@ class Trainer:
                 seen += len(labels)
                 self.step += 1
                 advance(1)
+                if every and self.step % every == 0 and step + 1 < steps and self.step < parts.total_steps:
+                    self.check_finite(*pending)  # a checkpoint holds good weights only
+                    pending = None
+                    sums = distributed.sum_over_ranks(parts.world, total_loss, correct, seen)
+                    self.save_within(step + 1, done, [*sums, clock.stop()])
         if pending is not None:
             self.check_finite(*pending)
-        seconds = clock.stop()
-        total_loss, correct, seen = distributed.sum_over_ranks(parts.world, total_loss, correct, seen)
+        seconds = clock.stop() + done.get("seconds", 0.0)
+        total_loss, correct, seen = (total + done.get(key, 0) for total, key in zip(
+            distributed.sum_over_ranks(parts.world, total_loss, correct, seen), ("loss", "correct", "seen")))
         mixing = augment.mixup or augment.cutmix
         return {"train_loss": total_loss / seen, "train_acc": correct / seen,
                 **({"train_acc_of": "dominant label"} if mixing else {}), **({"image_size": size} if size else {}),
@@ -128,25 +140,37 @@ class Trainer:
         return {"val_loss": loss / seen, "val_acc": correct / seen, **({"tta": tta} if tta != "none" else {}),
                 "eval_time": clock.stop()}
 
-    def save(self, row: dict, improved: bool) -> None:
-        """Write last (everything to resume) and, when the accuracy improved, best (the evaluated weights)."""
+    def save_within(self, position: int, done: dict, sums: list[float]) -> None:
+        """A `last` checkpoint `position` steps into the epoch in progress, with the sums of the epoch's metrics so far
+        over all ranks (`sums` since this try began, `done` before it) and the loaders' place in the epoch."""
+        partial = {key: done.get(key, 0) + value for key, value in zip(("loss", "correct", "seen", "seconds"), sums)}
+        self.save(self.last_row, improved=False, within={"position": position, "partial": partial})
+
+    def save(self, row: dict, improved: bool, within: dict | None = None) -> None:
+        """Write last (everything to resume, after `row`'s epoch or, `within` one, at a position in the next) and,
+        when the accuracy improved, best (the evaluated weights). Every rank calls it (their generators are
+        gathered); rank 0 writes."""
         parts = self.parts
-        sections = {"model": parts.model.state_dict(), "rng": parts.rng_state(),
+        rng = distributed.gather_states(parts.world, parts.rng_state(mid_epoch=within is not None))
+        if not parts.world.is_main:
+            return
+        sections = {"model": parts.model.state_dict(), "rng": rng,
                     **({"ema": parts.ema.state_dict()} if parts.ema else {})}
         described = {"epoch": self.epoch, "metrics": row, "model": parts.record.to_dict(),
                      "settings": self.settings.to_dict()}
         meta = {**described, "step": self.step, "first_loss": self.first_loss, "best_accuracy": self.best_accuracy,
-                "bad_epochs": self.bad_epochs,
+                "bad_epochs": self.bad_epochs, **(within or {}),
                 "scheduler": self.scheduler.state_dict(), "scaler": parts.scaler.state_dict()}
         save_checkpoint(self.run.checkpoints / "last.safetensors", sections, self.optimizer.state_dict(), meta)
         if improved:
             save_checkpoint(self.run.checkpoints / "best.safetensors", {"model": self.eval_model.state_dict()}, None,
                             described)
 
-    def restore(self, path: Path) -> None:
-        """Continue from a `last` checkpoint: weights, optimizer, schedule, EMA, RNG and counters."""
+    def restore(self, path: Path, checkpoint: tuple[dict, dict | None, dict] | None = None) -> None:
+        """Continue from a `last` checkpoint (read from `path`, or given as load_checkpoint returned it): weights,
+        optimizer, schedule, EMA, RNG, counters and the place in the epoch it was written in."""
         parts = self.parts
-        sections, optimizer, meta = load_checkpoint(path)
+        sections, optimizer, meta = checkpoint or load_checkpoint(path)
         try:
             if 0 < self.settings.model.fine_tune < meta["epoch"]:  # the switch to the full phase came before it
                 self.optimizer, self.scheduler = parts.optimisation(meta["epoch"])
@@ -156,13 +180,15 @@ class Trainer:
             parts.scaler.load_state_dict(meta["scaler"])
             if parts.ema is not None:
                 load_state(parts.ema, sections["ema"], str(path))
-            parts.set_rng_state(sections["rng"])
+            parts.set_rng_state(distributed.own_state(parts.world, sections["rng"]))
         except (KeyError, TypeError, ValueError, RuntimeError) as err:  # a file edited or from another run
             raise CnnlabError(f"{path}: not a checkpoint this run can resume from ({type(err).__name__}: {err})"
                               ) from None
         self.epoch, self.best_accuracy, self.bad_epochs = meta["epoch"], meta["best_accuracy"], meta["bad_epochs"]
         self.step = meta.get("step", self.epoch * parts.steps_per_epoch)
         self.first_loss = meta.get("first_loss", 0.0)
+        self.position, self.partial = meta.get("position", 0), meta.get("partial", {})
+        self.last_row = meta.get("metrics", {})
 
     def fit(self) -> TrainResult:
         """Train until the last epoch, `max_steps` or early stopping, logging and checkpointing every epoch."""
@@ -183,7 +209,8 @@ class Trainer:
                     log.write(row)  # before the checkpoint: a resume drops rows newer than its checkpoint, never misses one
                     pace = (time.perf_counter() - start) / (self.epoch - first)
                     events.emit(events.EpochEnd(row, parts.epochs, pace * (parts.epochs - self.epoch)))
-                    self.save(row, improved)
+                self.save(row, improved)
+                self.last_row = row
                 if patience is not None and self.bad_epochs >= patience:
                     events.note(f"early stopping: no better validation accuracy for {self.bad_epochs} epochs")
                     break
