@@ -24,7 +24,7 @@ from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.exported import load_any
 from cnnlab.inference.loaded import LoadedModel
-from cnnlab.inference.predict import answered, check_confidence
+from cnnlab.inference.predict import answer_of, check_confidence
 from cnnlab.serve.batcher import Batcher
 from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused, check_upload, number, whole_number
 from cnnlab.serve.overlay import overlay, png_data_url
@@ -75,7 +75,10 @@ class Prediction(BaseModel):
     confidence), its top-k classes, and its Grad-CAM overlay when asked for."""
 
     file: str
-    answer: str = Field(description='The top class, or "unsure" below the minimum confidence.')
+    answer: str = Field(description='The top class, or "unsure" below the minimum confidence; for a multi-label model '
+                        'the labels answered, joined by ", " ("none" when no label reaches its threshold).')
+    labels: list[Ranked] | None = Field(None, description="A multi-label model's labels whose probability is at least "
+                                        "their threshold, most probable first.")
     top: list[Ranked]
     gradcam: str | None = Field(None, description="A PNG data URL, with ?gradcam=true.")
 
@@ -116,6 +119,8 @@ class ModelInfo(BaseModel):
     epoch: int | None
     metrics: dict
     gradcam: bool
+    multi_label: bool = Field(description="Each class is a label of its own: any number of them per image.")
+    thresholds: list[float] | None = Field(description="A multi-label model's threshold per label (else null).")
 
 
 REFUSALS = {
@@ -139,6 +144,8 @@ def model_info(loaded: LoadedModel) -> dict:
         "epoch": meta.get("epoch"),
         "metrics": meta.get("metrics", {}),
         "gradcam": loaded.exported is None,
+        "multi_label": record.multi_label,
+        "thresholds": list(record.label_thresholds()) if record.multi_label else None,
     }
 
 
@@ -191,6 +198,7 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
     options = options or ServeOptions()
     limits = options.limits
     loaded = load_any(source)
+    check_confidence(options.min_confidence, loaded.record)
     info = model_info(loaded)
     running: dict = {}  # the model's thread and the batcher, while the app's lifespan runs
 
@@ -260,9 +268,10 @@ def create_app(source: str | Path, options: ServeOptions | None = None) -> FastA
         datas = [await upload.read(limits.max_bytes + 1) for upload in uploads]
         images = await asyncio.to_thread(
             lambda: torch.stack([decode_upload(n, d, loaded, limits) for n, d in zip(names, datas)]))
-        probabilities = (await batcher.submit(images)).softmax(1)
-        threshold = options.min_confidence if min_confidence is None else min_confidence
-        results = [{"file": n, **answered(p, loaded.classes, top, threshold)} for n, p in zip(names, probabilities)]
+        probabilities = loaded.probabilities(await batcher.submit(images))
+        threshold = options.min_confidence if min_confidence is None else check_confidence(min_confidence,
+                                                                                           loaded.record)
+        results = [{"file": n, **answer_of(loaded.record, p, top, threshold)} for n, p in zip(names, probabilities)]
         if gradcam:
             loop = asyncio.get_running_loop()
             urls = await loop.run_in_executor(executor, cam_overlays, loaded, images, datas, names)
@@ -300,10 +309,11 @@ def describe_uploads(schema: dict, limits: Limits) -> None:
 
 
 def cam_overlays(loaded: LoadedModel, images: torch.Tensor, datas: list[bytes], names: list[str]) -> list[str]:
-    """Each uploaded image with the Grad-CAM heatmap of its predicted class over it, as PNG data URLs."""
+    """Each uploaded image with the Grad-CAM heatmap of its predicted class (multi-label: its most probable label)
+    over it, as PNG data URLs."""
     from cnnlab.viz.gradcam import grad_cam
 
-    maps = grad_cam(loaded.model, loaded.preprocess(images)).maps
+    maps = grad_cam(loaded.model, loaded.preprocess(images), multi_label=loaded.record.multi_label).maps
     urls = []
     for name, data, heatmap in zip(names, datas, maps):
         try:
