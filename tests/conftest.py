@@ -115,6 +115,23 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         return fit(config).run_dir, root
 
 
+@pytest.fixture(scope="session")
+def labelled_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[set[str]]]:
+    """(run directory, its image folder, each image's labels) of a multi-label run that tells which of three
+    coloured shapes each image holds (write_shape_images: 400 images at 24 px; the CSV's 80 `val` rows are the test
+    split, and 15% of the training images are held out to validate on and tune the thresholds)."""
+    from cnnlab.train.fit import fit
+
+    root = tmp_path_factory.mktemp("labelled")
+    truth = write_shape_images(root / "shapes", 400, seed=0, size=24)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CNNLAB_CACHE", str(root / "cache"))
+        run = fit(data=str(root / "shapes"), labels=str(root / "shapes" / "labels.csv"), label_separator="|",
+                  split_column="part", holdout=0.15, model="simplecnn", epochs=3, batch_size=32, lr=2e-3,
+                  out=str(root / "runs"), name="shapes").run_dir
+    return run, root / "shapes", truth
+
+
 @pytest.fixture
 def colour_folder(tmp_path: Path) -> Path:
     """A tiny train/test image folder with three easily separable colour classes."""

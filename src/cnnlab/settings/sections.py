@@ -81,7 +81,7 @@ class DataSettings(Section):
                                        "`val_split` holds images out).")
     label_separator: str | None = setting(
         None, "What separates several labels in one cell of the label column, e.g. | or ' ' (default: one label a "
-        "cell).", check=check_separator)
+        "cell).", check=check_separator, spaces=True)
     multi_label: bool | None = setting(
         None, "Each image has any number of the labels (a sigmoid per label) rather than one class (default: when a "
         "cell of the label column holds several).")
