@@ -25,6 +25,7 @@ from cnnlab.train.logbook import Logbook
 from cnnlab.train.stopwatch import Stopwatch
 from cnnlab.train.validation import predict_logits
 
+
 def right_answers(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool) -> torch.Tensor:
     """How many images a batch got right: its top class is the (dominant) label; for multi-label, the share of the
     labels each image got right at probability 0.5, summed over the images."""
