@@ -49,6 +49,45 @@ def write_colour_images(root: Path, per_class: int, seed: int, size: int = 32) -
             write_png(image, str(root / name / f"{i:03d}.png"))
 
 
+SHAPES = {"circle": (230, 40, 40), "square": (40, 210, 60), "triangle": (50, 70, 235)}  # write_shape_images' labels
+
+
+def write_shape_images(root: Path, count: int, seed: int, size: int = 32, separator: str = "|") -> list[set[str]]:
+    """`count` PNGs of grey noise with each shape of SHAPES drawn (in its colour, at a random place and size) with
+    chance one half, and root/labels.csv naming the shapes each image holds (`separator` between them; an empty cell when it
+    has none), with a split column (every fifth image `val`). Returns each image's labels."""
+    import csv
+    import random
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng, noise = random.Random(seed), np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    truth = []
+    with open(root / "labels.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "tags", "part"])
+        for i in range(count):
+            image = Image.fromarray(noise.integers(60, 140, (size, size, 3), dtype=np.uint8))
+            draw, present = ImageDraw.Draw(image), {shape for shape in SHAPES if rng.random() < 0.5}
+            for shape in sorted(present):
+                fill = SHAPES[shape]
+                side = rng.randint(size // 4, size // 3)
+                x, y = rng.randint(0, size - side - 1), rng.randint(0, size - side - 1)
+                box = (x, y, x + side, y + side)
+                if shape == "circle":
+                    draw.ellipse(box, fill=fill)
+                elif shape == "square":
+                    draw.rectangle(box, fill=fill)
+                else:
+                    draw.polygon([(x, y + side), (x + side, y + side), (x + side // 2, y)], fill=fill)
+            image.save(root / f"{i:04d}.png")
+            writer.writerow([f"{i:04d}.png", separator.join(sorted(present)), "val" if i % 5 == 0 else "train"])
+            truth.append(present)
+    return truth
+
+
 def write_grey_images(root, per_class: int = 4) -> None:
     """Grey PNGs (mode L) in two classes, dark and light."""
     from PIL import Image
@@ -74,6 +113,23 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNNLAB_CACHE", str(root / "cache"))
         return fit(config).run_dir, root
+
+
+@pytest.fixture(scope="session")
+def labelled_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[set[str]]]:
+    """(run directory, its image folder, each image's labels) of a multi-label run that tells which of three
+    coloured shapes each image holds (write_shape_images: 400 images at 24 px; the CSV's 80 `val` rows are the test
+    split, and 15% of the training images are held out to validate on and tune the thresholds)."""
+    from cnnlab.train.fit import fit
+
+    root = tmp_path_factory.mktemp("labelled")
+    truth = write_shape_images(root / "shapes", 400, seed=0, size=24)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CNNLAB_CACHE", str(root / "cache"))
+        run = fit(data=str(root / "shapes"), labels=str(root / "shapes" / "labels.csv"), label_separator="|",
+                  split_column="part", holdout=0.15, model="simplecnn", epochs=3, batch_size=32, lr=2e-3,
+                  out=str(root / "runs"), name="shapes").run_dir
+    return run, root / "shapes", truth
 
 
 @pytest.fixture

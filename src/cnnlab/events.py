@@ -36,10 +36,12 @@ class DataReady:
     classes: int
     input_shape: tuple[int, int, int]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    multi_label: bool = False
 
     def line(self) -> str:
         """What was loaded, in one line."""
-        return (f"data: {self.name}: {self.train} train / {self.val} val images, {self.classes} classes, "
+        kinds = "labels (multi-label: any number per image)" if self.multi_label else "classes"
+        return (f"data: {self.name}: {self.train} train / {self.val} val images, {self.classes} {kinds}, "
                 f"input {'x'.join(map(str, self.input_shape))}")
 
 
@@ -69,8 +71,9 @@ class EpochEnd:
         row = self.row
         dominant = " (dominant label)" if "train_acc_of" in row else ""
         left = f"  {duration(self.seconds_left)} left" if row["epoch"] < self.epochs else ""
+        ranked = f" mAP {row['val_map']:6.2%} F1 {row['val_f1']:6.2%}" if "val_map" in row else ""
         return (f"epoch {row['epoch']:>3}/{self.epochs}  train loss {row['train_loss']:.4f} acc{dominant} "
-                f"{row['train_acc']:6.2%}  val loss {row['val_loss']:.4f} acc {row['val_acc']:6.2%}  "
+                f"{row['train_acc']:6.2%}  val loss {row['val_loss']:.4f} acc {row['val_acc']:6.2%}{ranked}  "
                 f"lr {row['lr']:.2e}  {row['images_per_s']:,.0f} img/s  {row['epoch_time']:.1f}s{left}")
 
 

@@ -54,3 +54,21 @@ def test_evaluate_names_the_files_it_skipped(trained_run, tmp_path, cli):
     assert code in (0, None), err
     assert "notes.txt: not an image file" in err
     assert [entry["reason"] for entry in json.loads(out)["skipped"]] == ["not an image file (by its extension)"]
+
+
+def test_evaluate_and_predict_a_multi_label_run(labelled_run, cli, tmp_path):
+    run, shapes, truth = labelled_run
+    code, _, shown = cli("evaluate", str(run), "--out", str(tmp_path))  # the table goes to the console (stderr)
+    assert code in (0, None) and "AP" in shown and "threshold" in shown and "mAP" in shown and "micro F1" in shown
+    assert all(name in shown for name in ("circle", "square", "triangle")) and "tuned on this split" not in shown
+    index = next(i for i in range(0, 400, 5) if len(truth[i]) == 2)  # a test image holding two of the shapes
+    image = shapes / f"{index:04d}.png"
+    code, out, _ = cli("predict", str(run), str(image), "--json")
+    prediction = json.loads(out)["predictions"][0]
+    assert code in (0, None) and {label["class"] for label in prediction["labels"]} == truth[index]
+    code, out, _ = cli("predict", str(run), str(image))
+    answered, _, below = out.partition("(below their thresholds:")
+    assert code in (0, None) and all(name in answered for name in truth[index])
+    assert all(name in below for name in {"circle", "square", "triangle"} - truth[index])
+    code, _, err = cli("calibrate", str(run))
+    assert code == 2 and "multi-label" in err

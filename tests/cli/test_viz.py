@@ -37,3 +37,18 @@ def test_a_run_gives_two_curves_and_the_cli_writes_a_png(cli, trained_run, tmp_p
     curves = json.loads(stdout)["curves"]
     assert [c["label"] for c in curves] == ["colours at init", "colours trained", "resnet8 at init"]
     assert curves[0]["layers"] == curves[1]["layers"] and curves[0]["norms"] != curves[1]["norms"]
+
+
+def test_gradcam_of_a_multi_label_run_explains_every_label_answered_or_the_one_chosen(labelled_run, tmp_path):
+    from cnnlab.viz.views import gradcam_png
+
+    run, shapes, truth = labelled_run
+    index = next(i for i in range(0, 400, 5) if len(truth[i]) == 2)  # a test image holding two of the shapes
+    image = shapes / f"{index:04d}.png"
+    path, rows = gradcam_png(run, [image], out=tmp_path)
+    assert path.exists() and {row["class"] for row in rows} == truth[index] and len(rows) == 2
+    assert all(row["probability"] > 0.5 for row in rows)  # sigmoids of the labels answered
+    missing = ({"circle", "square", "triangle"} - truth[index]).pop()
+    result = CliRunner().invoke(app, ["viz", "gradcam", str(run), str(image), "--label", missing, "--out",
+                                      str(tmp_path)])
+    assert result.exit_code == 0 and result.output.count(image.name) == 1 and missing in result.output

@@ -1,14 +1,15 @@
 """Labels from a CSV file: columns found by name or chosen, paths relative to the folder, an optional split column,
-and every row that cannot be used named with its row number."""
+every row that cannot be used named with its row number, and several labels per cell (multi-label)."""
 
 import csv
 import shutil
 
 import pytest
+import torch
 
 from cnnlab.data.labels import LabelFile, read_labels
 from cnnlab.data.sources import load_dataset
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, SettingError
 
 from conftest import write_colour_images
 
@@ -93,3 +94,84 @@ def test_a_labels_file_is_refused_for_a_named_dataset_and_its_columns_without_on
         resolve(split_column="part")
     with pytest.raises(CnnlabError, match="`labels` .*missing.csv: no such file"):
         load_dataset(str(tmp_path), labels=LabelFile(str(tmp_path / "missing.csv")))
+
+
+def test_a_separator_makes_the_labels_of_each_image_multi_hot(tmp_path, heard):
+    root, rows = flat_folder(tmp_path)
+    cells = [f"{c}| shiny " if i % 2 else f"{c}||{c}" for i, (_, c, _) in enumerate(rows)]  # blanks and repeats drop
+    table = write_csv(tmp_path / "labels.csv", ["path", "tags", "part"],
+                      [(p, cell, s) for (p, _, s), cell in zip(rows, cells)])
+    data = load_dataset(str(root), labels=LabelFile(str(table), separator="|", split_column="part"))
+    assert data.multi_label and data.classes == ["blue", "green", "red", "shiny"]
+    assert data.train.labels.dtype == torch.uint8 and data.train.labels.shape == (12, 4)
+    first = rows.index(next(r for r in rows if r[2] == "train"))
+    expected = [0] * 4
+    expected[data.classes.index(rows[first][1])] = 1
+    expected[3] = first % 2
+    assert data.train.labels[0].tolist() == expected
+    assert data.class_counts() == [4, 4, 4, 6]
+
+
+def test_a_separator_that_splits_no_cell_leaves_one_label_per_image(tmp_path, heard):
+    root, rows = flat_folder(tmp_path)
+    table = write_csv(tmp_path / "labels.csv", ["path", "label"], [(p, c) for p, c, _ in rows])
+    data = load_dataset(str(root), labels=LabelFile(str(table), separator=";"), val_split=0.2)
+    assert not data.multi_label and data.train.labels.dtype == torch.int64
+    assert "no label cell holds ';' between labels: one label per image" in heard.lines
+
+
+def test_multi_label_on_reads_one_label_a_cell_as_multi_hot_and_empty_cells_as_none(tmp_path, heard):
+    root, rows = flat_folder(tmp_path)
+    table = write_csv(tmp_path / "labels.csv", ["path", "label"],
+                      [(p, "" if i < 3 else c) for i, (p, c, _) in enumerate(rows)])
+    data = load_dataset(str(root), labels=LabelFile(str(table), multi_label=True), val_split=0.2)
+    every = torch.cat([data.train.labels, data.val.labels])
+    assert data.multi_label and len(every) == len(rows) and (every.sum(1) == 0).sum() == 3
+    assert (every.sum(1) <= 1).all()
+    assert "3 image(s) with an empty label cell: each has none of the labels" in heard.lines
+    single = load_dataset(str(root), labels=LabelFile(str(table)), val_split=0.2)  # single-label: skipped, named
+    assert len(single.train) + len(single.val) == len(rows) - 3
+    assert sum(reason == "an empty label" for _, reason in single.skipped) == 3
+
+
+def test_several_labels_in_a_file_said_to_be_single_label_are_refused_naming_the_row(tmp_path):
+    root, rows = flat_folder(tmp_path)
+    table = write_csv(tmp_path / "labels.csv", ["path", "label"],
+                      [(p, f"{c},extra" if i == 4 else c) for i, (p, c, _) in enumerate(rows)])
+    with pytest.raises(SettingError, match=r"`multi_label` is off, but .*labels.csv row 6 holds several labels"):
+        read_labels(root, LabelFile(str(table), separator=",", multi_label=False), None, 0)
+
+
+def test_a_multi_label_file_where_no_image_has_a_label_is_refused(tmp_path):
+    root, rows = flat_folder(tmp_path)
+    table = write_csv(tmp_path / "labels.csv", ["path", "label"], [(p, "") for p, _, _ in rows])
+    with pytest.raises(CnnlabError, match="no image has a label"):
+        read_labels(root, LabelFile(str(table), multi_label=True), None, 0)
+
+
+@pytest.mark.parametrize("separator, problem", [("", "must not be empty"), ("\n", "none of them a line break"),
+                                                ('"', "none of them a line break or a double quote"),
+                                                ("a\rb", "must be one or more characters")])
+def test_a_separator_that_cannot_stand_in_a_cell_is_refused_by_name(separator, problem):
+    from cnnlab.settings import resolve
+
+    with pytest.raises(SettingError, match=f"`label_separator` .*{problem}"):
+        resolve(labels="x.csv", label_separator=separator)
+
+
+def test_a_space_is_a_separator_as_kaggles_tags_columns_have_it(tmp_path):
+    from cnnlab.settings import resolve
+
+    assert resolve(labels="x.csv", label_separator=" ").data.label_separator == " "
+    root, rows = flat_folder(tmp_path)
+    table = write_csv(tmp_path / "labels.csv", ["path", "tags"], [(p, f"{c}  shiny") for p, c, _ in rows])
+    data = load_dataset(str(root), labels=LabelFile(str(table), separator=" "), val_split=0.2)
+    assert data.multi_label and data.classes == ["blue", "green", "red", "shiny"]
+
+
+def test_the_label_settings_need_a_labels_file():
+    from cnnlab.settings import resolve
+
+    for name, value in (("label_separator", "|"), ("multi_label", True)):
+        with pytest.raises(SettingError, match=f"`{name}` applies to a `labels` file, and none is given"):
+            resolve(**{name: value})

@@ -37,3 +37,18 @@ def test_evaluate_averages_the_test_time_views(trained_run):
     assert result["tta"] == "shift" and result["images"] == 30
     with pytest.raises(CnnlabError, match="`tta` 'sideways' is not one of: none, flip, shift"):
         evaluate(run, tta="sideways")
+
+
+def test_a_multi_label_run_is_evaluated_per_label_on_its_test_split(labelled_run, tmp_path):
+    run, _, _ = labelled_run
+    result = evaluate(run, out=tmp_path)
+    assert result["multi_label"] and result["split"] == "test" and result["images"] == 80
+    assert result["map"] > 0.9 and result["micro_f1"] > 0.85  # chance: about 0.5 and 0.67 (every label answered)
+    assert not result["thresholds_tuned_on_this_split"]  # tuned on the held-out validation images
+    per_label = result["per_label"]
+    thresholds = load_model(run).record.thresholds
+    assert [m["threshold"] for m in per_label.values()] == pytest.approx(list(thresholds))
+    assert result["macro_f1"] == pytest.approx(sum(m["f1"] for m in per_label.values()) / 3)
+    assert json.loads((tmp_path / "metrics.json").read_text())["map"] == result["map"]
+    validation = evaluate(run, out=tmp_path, split="val")
+    assert validation["thresholds_tuned_on_this_split"]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.errors import SettingError
-from cnnlab.serve.app import ENVIRONMENT, ServeOptions, app_from_environment, environment_value
+from cnnlab.serve.app import ENVIRONMENT, ServeOptions, app_from_environment, create_app, environment_value
 from cnnlab.serve.limits import Limits
 from cnnlab.serve.server import running
 
@@ -232,3 +232,23 @@ def test_answers_unsure_below_the_minimum_confidence_asked_for(served_run, train
     assert refused.status_code == 422 and "min_confidence" in refused.json()["error"]
     with pytest.raises(SettingError, match="`min_confidence`"):
         ServeOptions(min_confidence=1.5)
+
+
+def test_a_multi_label_run_is_served_with_its_labels_above_their_thresholds(labelled_run):
+    run, shapes, truth = labelled_run
+    index = next(i for i in range(0, 400, 5) if len(truth[i]) == 2)  # a test image holding two of the shapes
+    image = shapes / f"{index:04d}.png"
+    with running(create_app(run)) as url:
+        info = httpx.get(f"{url}/model").json()
+        assert info["multi_label"] is True and len(info["thresholds"]) == 3
+        response = httpx.post(f"{url}/predict", files={"file": (image.name, image.read_bytes(), "image/png")},
+                              params={"top": 3, "gradcam": "true"})
+        prediction = response.json()["predictions"][0]
+        assert response.status_code == 200 and {label["class"] for label in prediction["labels"]} == truth[index]
+        assert prediction["answer"] == ", ".join(label["class"] for label in prediction["labels"])
+        assert prediction["gradcam"].startswith("data:image/png;base64,")
+        refused = httpx.post(f"{url}/predict", files={"file": (image.name, image.read_bytes(), "image/png")},
+                             params={"min_confidence": 0.5})
+        assert refused.status_code == 400 and "applies to single-label models" in refused.json()["error"]
+    with pytest.raises(SettingError, match="`min_confidence` applies to single-label models"):
+        create_app(run, ServeOptions(min_confidence=0.5))

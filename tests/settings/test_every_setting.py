@@ -39,6 +39,8 @@ CASES = {  # setting: (a, b, context); a None `a` means the base value
     "path_column": (None, "other", {"labels": "<labels>"}),
     "label_column": (None, "label2", {"labels": "<labels>"}),
     "split_column": (None, "part", {"labels": "<labels>"}),
+    "label_separator": (None, "|", {"labels": "<labels>", "label_column": "tags"}),
+    "multi_label": (None, True, {"labels": "<labels>"}),
     "holdout": (None, 0.3, {}),
     "fold": (None, "1/2", {}),
     "image_size": (None, 12, {}),
@@ -103,7 +105,8 @@ CASES = {  # setting: (a, b, context); a None `a` means the base value
 }
 ONE_PROCESS = {"sync_bn", "dist_timeout"}
 NAMED_ONLY = {"data_dir", "download"}
-LABELS = {"labels", "path_column", "label_column", "split_column"}  # refused by name, or by the labels they need
+LABELS = {"labels", "path_column", "label_column", "split_column", "label_separator", "multi_label"}  # refused by
+# name, or by the labels they need
 REFUSED = {  # each source's settings that cannot apply to it (besides `device` cuda on a machine without CUDA)
     "sample": ONE_PROCESS | NAMED_ONLY | LABELS | {"val_split", "workers"},
     "folder": ONE_PROCESS | NAMED_ONLY | {"val_split", "workers"},
@@ -131,13 +134,14 @@ def write_cifar(folder: Path, seed: int) -> None:
 
 def write_labels(folder: Path) -> None:
     """labels.csv for a folder's images: a path column and a second one in reverse order, labels named apart from
-    the sub-folders and a second labelling, and a split column."""
+    the sub-folders and a second labelling, a split column, and a column of several labels (|-separated)."""
     files = sorted(path.relative_to(folder) for path in folder.rglob("*.png"))
     with open(folder / "labels.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["image", "other", "label", "label2", "part"])
+        writer.writerow(["image", "other", "label", "label2", "part", "tags"])
         for i, (path, other) in enumerate(zip(files, reversed(files))):
-            writer.writerow([path, other, f"c_{path.parent.name}", f"k{i % 3}", "val" if i % 4 == 0 else "train"])
+            writer.writerow([path, other, f"c_{path.parent.name}", f"k{i % 3}", "val" if i % 4 == 0 else "train",
+                             f"c_{path.parent.name}|k{i % 2}"])
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.models import create_model
 from cnnlab.run.checkpoint import load_checkpoint
 from cnnlab.settings import RECIPES, resolve
@@ -188,3 +188,26 @@ def test_max_steps_ends_the_run_mid_epoch_and_the_schedule_spans_it(colour_folde
     _, _, meta = load_checkpoint(run_dir / "checkpoints" / "last.safetensors")
     assert meta["step"] == 6 and meta["scheduler"]["last_epoch"] == 6
     assert rows[1]["lr"] == pytest.approx(2e-3 * 0.5 * (1 + math.cos(math.pi * 4 / 6)))  # cosine over 6 steps
+
+
+def test_a_multi_label_run_learns_which_shapes_each_image_holds(labelled_run):
+    run, _, _ = labelled_run
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    # each label is on about half the images: ranking them by chance gives an average precision near 0.5
+    assert rows[-1]["val_map"] > 0.9 and rows[-1]["val_f1"] > 0.85
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"]
+    _, _, meta = load_checkpoint(run / "checkpoints" / "best.safetensors")
+    record = meta["model"]
+    assert record["multi_label"] is True and record["classes"] == ["circle", "square", "triangle"]
+    assert len(record["thresholds"]) == 3 and all(0 < t < 1 for t in record["thresholds"])
+    assert meta["metrics"]["val_map"] == max(row["val_map"] for row in rows)  # best: selected by mAP
+
+
+def test_multi_label_data_refuses_the_mixing_and_sampling_of_one_class_per_image(labelled_run, tmp_path):
+    _, shapes, _ = labelled_run
+    common = dict(data=str(shapes), labels=str(shapes / "labels.csv"), label_separator="|", out=str(tmp_path),
+                  **TINY)
+    for extra, name in (({"mixup": 0.2}, "mixup"), ({"cutmix": 1.0}, "cutmix"), ({"sampler": "balanced"}, "sampler")):
+        with pytest.raises(SettingError, match=f"`{name}` "):
+            fit(**common, **extra)
+    assert not any(tmp_path.iterdir())  # refused before a run directory was made

@@ -33,7 +33,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Top-1, top-5, per-class precision/recall/F1, confusion matrix, top losses, calibration (ECE, NLL, Brier,
-    reliability diagram) and the accuracy/coverage curve of a trained run."""
+    reliability diagram) and the accuracy/coverage curve of a trained run; for a multi-label run, per-label average
+    precision, mAP, and precision/recall/F1 at the per-label thresholds tuned on validation."""
     from cnnlab.evaluation.evaluate import evaluate_run  # torch loads only when the verb runs
 
     result = evaluate_run(run, data=data, data_dir=data_dir, out=out, tta=tta, split=split)
@@ -41,6 +42,9 @@ def evaluate(
         print(json.dumps(result, indent=2))
         return
     views = f", test-time augmentation: {tta}" if tta != "none" else ""
+    if result.get("multi_label"):
+        show_labels(result, views)
+        return
     table = Table(title=f"{result['data']} {result['split']} split: {result['images']} images{views}")
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
@@ -61,6 +65,27 @@ def evaluate(
         console.print(f"{name}: {path}")
 
 
+def show_labels(result: dict, views: str) -> None:
+    """A multi-label evaluation: a row per label (AP, threshold, precision/recall/F1 there), the means, the files."""
+    table = Table(title=f"{result['data']} {result['split']} split: {result['images']} images, multi-label{views}")
+    for column in ("label", "AP", "threshold", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for name, m in result["per_label"].items():
+        ap = "-" if m["average_precision"] is None else f"{m['average_precision']:.3f}"
+        table.add_row(name, ap, f"{m['threshold']:.3f}", f"{m['precision']:.3f}", f"{m['recall']:.3f}",
+                      f"{m['f1']:.3f}", str(m["support"]))
+    console.print(table)
+    half = result["at_0.5"]
+    console.print(f"mAP {result['map']:.2%}   micro F1 {result['micro_f1']:.2%}   macro F1 {result['macro_f1']:.2%}   "
+                  f"exact match {result['exact_match']:.2%}   (thresholds {result['thresholds']}; at 0.5: micro F1 "
+                  f"{half['micro_f1']:.2%}, macro F1 {half['macro_f1']:.2%})")
+    if result["thresholds_tuned_on_this_split"]:
+        console.print("[yellow]note:[/] the thresholds were tuned on this split (the one training validated on), so "
+                      "its F1 is optimistic; train with --holdout to keep a test split apart")
+    for name, path in result["files"].items():
+        console.print(f"{name}: {path}")
+
+
 def predict(
     run: str = typer.Argument(..., help="Run directory, checkpoint file, or exported model (.onnx, .torchscript.pt)."),
     images: list[str] = typer.Argument(..., help="Image files or folders."),
@@ -70,8 +95,9 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV: file, rank, class, probability, answer."),
 ) -> None:
-    """Top-k classes with probabilities for each image, through the run's own preprocessing. Files that cannot be
-    read are named on stderr, the others predicted; the exit code is then 1."""
+    """Top-k classes with probabilities for each image, through the run's own preprocessing; for a multi-label run,
+    the labels at or above their thresholds. Files that cannot be read are named on stderr, the others predicted;
+    the exit code is then 1."""
     from cnnlab.inference.exported import load_any  # torch loads only when the verb runs
     from cnnlab.inference.predict import predict_files
 
@@ -87,6 +113,11 @@ def predict(
         for item in results:
             for rank, guess in enumerate(item["top"], 1):
                 writer.writerow([item["file"], rank, guess["class"], guess["probability"], item["answer"]])
+    elif loaded.record.multi_label:
+        for item in results:
+            labels = "  ".join(f"{g['class']} {g['probability']:.1%}" for g in item["labels"]) or "no label"
+            below = "  ".join(f"{g['class']} {g['probability']:.1%}" for g in item["top"] if g not in item["labels"])
+            print(f"{item['file']}: {labels}" + (f"   (below their thresholds: {below})" if below else ""))
     else:
         for item in results:
             guesses = "  ".join(f"{g['class']} {g['probability']:.1%}" for g in item["top"])

@@ -50,7 +50,7 @@ def train(
         return
     console.print(
         f"\n[bold green]done:[/] {result.epochs} epochs in {result.seconds:.0f}s, "
-        f"final val accuracy {result.final_accuracy:.2%}, best {result.best_accuracy:.2%}"
+        f"final val {result.metric} {result.final_accuracy:.2%}, best {result.best_accuracy:.2%}"
     )
     console.print(f"run: {result.run_dir}")
     console.print(f"next: cnnlab train --resume {result.run_dir}   (after an interruption)")

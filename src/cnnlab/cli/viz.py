@@ -44,11 +44,13 @@ def gradcam(
     run: str = RUN,
     images: list[str] = typer.Argument(..., help="Image files or folders."),
     layer: Optional[str] = typer.Option(None, help="Target layer (default: the model's last conv stage)."),
-    target: Optional[str] = typer.Option(None, "--class", help="Explain this class instead of the predicted one."),
+    target: Optional[str] = typer.Option(None, "--class", "--label", help="Explain this class instead of the "
+                                         "predicted one (multi-label: this label instead of every answered one)."),
     method: str = typer.Option("gradcam", help="gradcam or gradcam++."),
     out: Optional[str] = OUT,
 ) -> None:
-    """Grad-CAM heatmaps over the images, for the predicted or a chosen class."""
+    """Grad-CAM heatmaps over the images, for the predicted or a chosen class; for a multi-label run, one for each
+    label an image is answered, or for the label chosen."""
     from cnnlab.viz.views import gradcam_png  # torch loads only when the verb runs
 
     path, rows = gradcam_png(run, images, layer, target, method, out)

@@ -36,7 +36,8 @@ def content_key(paths: list[Path], labels: list[int], channels: int, size: Size)
 def decode_cached(
     paths: list[Path], labels: list[int], channels: int, size: Size, description: str = "decoding"
 ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, str]]]:
-    """(images uint8 NCHW, labels int64, skipped (path, reason)) for the files, decoding only on a cache miss."""
+    """(images uint8 NCHW, labels: int64, or uint8 (N, labels) for multi-hot rows, skipped (path, reason)) for the
+    files, decoding only on a cache miss."""
     file = cache_root() / f"{content_key(paths, labels, channels, size)}.safetensors"
     if file.exists():
         with safe_open(str(file), framework="pt") as f:
@@ -44,7 +45,9 @@ def decode_cached(
             return f.get_tensor("images"), f.get_tensor("labels"), skipped
     with events.progress(description, len(paths)) as advance:
         images, kept, skipped = decode_files(paths, channels=channels, size=size, progress=advance)
-    kept_labels = torch.tensor([labels[i] for i in kept], dtype=torch.int64)
+    multi_hot = bool(labels) and isinstance(labels[0], tuple)
+    kept_labels = torch.tensor([labels[i] for i in kept], dtype=torch.uint8 if multi_hot else torch.int64)
+    kept_labels = kept_labels.reshape(len(kept), *((len(labels[0]),) if multi_hot else ()))  # none kept: still 2-D
     save_atomic(file, {"images": images, "labels": kept_labels}, {"skipped": json.dumps(skipped)})
     return images, kept_labels, skipped
 

@@ -4,13 +4,15 @@ from dataclasses import dataclass, field
 
 import torch
 
+from cnnlab.data.multilabel import is_multi_hot, label_counts
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import SettingError
 
 
 @dataclass
 class ImageSet:
-    """Images as one uint8 tensor (N, C, H, W) with their int64 labels."""
+    """Images as one uint8 tensor (N, C, H, W) with their labels: int64 class indices (N,), or uint8 multi-hot rows
+    (N, labels) when each image has any number of the labels."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -73,7 +75,12 @@ class Dataset:
         """Whether the images are read from disk every epoch rather than held in memory."""
         return isinstance(self.train, StreamSet)
 
+    @property
+    def multi_label(self) -> bool:
+        """Whether each image has any number of the labels (multi-hot rows) rather than one class."""
+        return is_multi_hot(self.train.labels)
+
     def class_counts(self) -> list[int]:
-        """Training images per class."""
-        return torch.bincount(self.train.labels, minlength=len(self.classes)).tolist()
+        """Training images per class (having each label, when multi-label)."""
+        return label_counts(self.train.labels, len(self.classes)).tolist()
 

@@ -5,7 +5,10 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from cnnlab.data.decode import is_image_path, shown
+from cnnlab.data.multilabel import strata
 from cnnlab.errors import CnnlabError, SettingError
 
 EVAL_SPLIT_NAMES = ("val", "valid", "validation", "test")
@@ -14,7 +17,8 @@ DEFAULT_VAL_SPLIT = 0.1  # held out of each class of a folder without its own ev
 
 @dataclass
 class FileList:
-    """Image files with their class indices, plus the files skipped for not being images."""
+    """Image files with their labels (class indices, or multi-hot rows of 0/1 for several labels per image), plus the
+    files skipped for not being images."""
 
     paths: list[Path] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
@@ -88,19 +92,21 @@ def skip_reason(path: Path) -> str | None:
 
 
 def split_files(files: FileList, fraction: float, seed: int) -> tuple[FileList, FileList]:
-    """Split per class into (train, val) with `fraction` of each class in val, the same for the same seed."""
+    """Split per class (for multi-hot labels, per stratum: see multilabel.strata) into (train, val) with `fraction` of
+    each in val, the same for the same seed."""
     if not 0.0 < fraction < 1.0:
         raise SettingError("val_split", f"must be between 0 and 1 (exclusive), got {fraction}")
     rng = random.Random(seed)
     train, val = FileList(skipped=files.skipped), FileList()
-    for label in sorted(set(files.labels)):
-        members = [i for i, y in enumerate(files.labels) if y == label]
+    keys = strata(torch.tensor(files.labels)).tolist() if files.labels else []
+    for key in sorted(set(keys)):
+        members = [i for i, k in enumerate(keys) if k == key]
         rng.shuffle(members)
         n_val = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
         for rank, i in enumerate(sorted(members[:n_val]) + sorted(members[n_val:])):
             part = val if rank < n_val else train
             part.paths.append(files.paths[i])
-            part.labels.append(label)
+            part.labels.append(files.labels[i])
     return train, val
 
 

@@ -1,5 +1,6 @@
 """Validation images held out of the training images, beside the data's own test split: a stratified fraction
-(`holdout`) or one fold of a stratified K-fold (`fold` k/K), the same for the same seed. The held-out images become
+(`holdout`) or one fold of a stratified K-fold (`fold` k/K), the same for the same seed (multi-label images are
+stratified by their combination of labels). The held-out images become
 the split training validates on (and `calibrate` fits on); the evaluation split the data had becomes its test split,
 which nothing trains, selects or calibrates on."""
 
@@ -10,6 +11,7 @@ import torch
 from cnnlab import events
 from cnnlab.data.dataset import Dataset, ImageSet, Split
 from cnnlab.data.folder import FileList
+from cnnlab.data.multilabel import strata
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import SettingError
 
@@ -68,9 +70,9 @@ def hold_out(dataset: Dataset, holdout: float | None, fold: str | None, seed: in
     labels = dataset.train.labels
     if fold is not None:
         k, folds = parse_fold(fold)
-        held = fold_indices(labels, folds, seed)[k - 1]
+        held = fold_indices(strata(labels, least=folds), folds, seed)[k - 1]
     else:
-        held = fraction_indices(labels, holdout, seed)
+        held = fraction_indices(strata(labels), holdout, seed)
     kept = sorted(set(range(len(labels))) - set(held))
     which = f"fold {fold}" if fold is not None else f"{holdout:g} of each class"
     events.note(f"{dataset.name}: {len(held)} of the {len(labels)} training images held out for validation ({which}); "

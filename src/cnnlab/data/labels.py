@@ -12,11 +12,12 @@ from pathlib import Path
 from cnnlab import events
 from cnnlab.data.decode import is_image_path, shown
 from cnnlab.data.folder import DEFAULT_VAL_SPLIT, FileList, split_files
+from cnnlab.data.multilabel import multi_hot
 from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.settings import DataSettings
 
 PATH_COLUMNS = ("path", "file", "filename", "file_name", "image", "image_path", "img", "id", "image_id")
-LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "y")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "y", "tags")
 SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "val",
           "eval": "val"}
 
@@ -24,12 +25,15 @@ SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "
 @dataclass(frozen=True)
 class LabelFile:
     """A CSV of labels and which of its columns hold the paths, the labels and (if any) the split; a column left
-    None is found by its name (path: path, file, filename, image, id, ...; label: label, class, category, target)."""
+    None is found by its name (path: path, file, filename, image, id, ...; label: label, class, category, target).
+    With a `separator`, a label cell may hold several labels; `multi_label` None: multi-label when one does."""
 
     file: str
     path_column: str | None = None
     label_column: str | None = None
     split_column: str | None = None
+    separator: str | None = None
+    multi_label: bool | None = None
 
 
 def column(header: list[str], given: str | None, candidates: tuple[str, ...], what: str, setting: str) -> str:
@@ -62,9 +66,17 @@ def read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return header, rows
 
 
+def label_names(cell: str, separator: str | None) -> list[str]:
+    """The labels one cell holds: the whole cell, or its pieces between separators (stripped, the empty ones and
+    repeats dropped, in their order)."""
+    pieces = cell.split(separator) if separator else [cell]
+    return list(dict.fromkeys(piece.strip() for piece in pieces if piece.strip()))
+
+
 def read_labels(root: Path, labels: LabelFile, val_split: float | None, seed: int
                 ) -> tuple[list[str], FileList, FileList, bool]:
-    """Classes, train and evaluation files of a labelled folder, and whether the split came from the file."""
+    """Classes, train and evaluation files of a labelled folder, and whether the split came from the file. A
+    multi-label file's labels are multi-hot rows (see multilabel.py)."""
     table = Path(labels.file).expanduser()
     header, rows = read_table(table)
     path_column = column(header, labels.path_column, PATH_COLUMNS, "path", "path_column")
@@ -78,32 +90,37 @@ def read_labels(root: Path, labels: LabelFile, val_split: float | None, seed: in
     kept, skipped = [], []
     for number, row in enumerate(rows, start=2):  # row 1 is the header
         place = f"{shown(table)} row {number}"
-        name, label = (row.get(path_column) or "").strip(), (row.get(label_column) or "").strip()
+        name, names = (row.get(path_column) or "").strip(), label_names(row.get(label_column) or "", labels.separator)
         split = SPLITS.get((row.get(split_column) or "").strip().lower(), None) if split_column else "train"
         file = root / name
-        reason = ("an empty path" if not name else "an empty label" if not label else
+        reason = ("an empty path" if not name else
                   f"split {row.get(split_column)!r} is none of {', '.join(sorted(set(SPLITS)))}" if split is None else
                   f"no such file {shown(file)}" if not file.is_file() else
                   f"{shown(file)} is not an image file (by its extension)" if not is_image_path(file) else None)
         if reason is None:
-            kept.append((file, label, split))
+            kept.append((file, names, split, place))
         else:
             skipped.append((place, reason))
+    multi = is_multi_label(labels, kept, table)
+    if not multi:
+        skipped += [(place, "an empty label") for _, names, _, place in kept if not names]
+        kept = [item for item in kept if item[1]]
     if not kept:
         raise CnnlabError(f"{shown(table)}: none of its {len(rows)} rows names an image with a label")
-    counts = Counter(label for _, label, _ in kept)
+    counts = Counter(label for _, names, _, _ in kept for label in names)
     classes = sorted(counts)
     single = [label for label in classes if counts[label] == 1]
     if single:
         events.note(f"{shown(table)}: {len(single)} label(s) with a single image ({', '.join(single[:5])}): too few "
                     "to learn or to evaluate", warning=True)
-    if len(classes) < 2:
-        raise CnnlabError(f"{shown(table)}: one label ({classes[0]}): a classifier needs two or more")
+    if not classes or (len(classes) < 2 and not multi):
+        raise CnnlabError(f"{shown(table)}: " + (f"one label ({classes[0]}): a classifier needs two or more" if classes
+                                                 else "no image has a label"))
     index = {label: i for i, label in enumerate(classes)}
     files = {part: FileList() for part in ("train", "val")}
-    for file, label, split in kept:
+    for file, names, split, _ in kept:
         files[split].paths.append(file)
-        files[split].labels.append(index[label])
+        files[split].labels.append(multi_hot({index[n] for n in names}, len(classes)) if multi else index[names[0]])
     files["train"].skipped.extend(skipped)
     if split_column is not None:
         return classes, files["train"], files["val"], True
@@ -111,8 +128,26 @@ def read_labels(root: Path, labels: LabelFile, val_split: float | None, seed: in
     return classes, train, val, False
 
 
+def is_multi_label(labels: LabelFile, kept: list[tuple[Path, list[str], str, str]], table: Path) -> bool:
+    """Whether the images have several labels each: as `multi_label` says, else when a cell holds several. Several in
+    a cell of a file said to be single-label are refused, naming the first such row; images without a label in a
+    multi-label file are announced (they have none of the labels, and train as such)."""
+    several = next((place for _, names, _, place in kept if len(names) > 1), None)
+    if labels.multi_label is False and several is not None:
+        raise SettingError("multi_label", f"is off, but {several} holds several labels (split by `label_separator` "
+                           f"{labels.separator!r}): turn it on, or choose another `label_column`")
+    multi = labels.multi_label if labels.multi_label is not None else several is not None
+    if labels.separator and several is None and labels.multi_label is None:
+        events.note(f"{shown(table)}: no label cell holds {labels.separator!r} between labels: one label per image")
+    empty = sum(1 for _, names, _, _ in kept if not names)
+    if multi and empty:
+        events.note(f"{shown(table)}: {empty} image(s) with an empty label cell: each has none of the labels")
+    return multi
+
+
 def label_file(data: DataSettings) -> LabelFile | None:
     """The labels file the settings name, with its columns; None when the folder's layout holds the labels."""
     if data.labels is None:
         return None
-    return LabelFile(data.labels, data.path_column, data.label_column, data.split_column)
+    return LabelFile(data.labels, data.path_column, data.label_column, data.split_column, data.label_separator,
+                     data.multi_label)

@@ -41,7 +41,7 @@ def load_data(settings: Settings) -> Dataset:
         adapted = weights.for_channels(dataset.input_shape[0])
         dataset.mean, dataset.std = adapted.mean, adapted.std
     events.emit(events.DataReady(dataset.name, len(dataset.train), len(dataset.val), len(dataset.classes),
-                                 dataset.input_shape, dataset.skipped))
+                                 dataset.input_shape, dataset.skipped, dataset.multi_label))
     return dataset
 
 
@@ -75,6 +75,10 @@ def train_augment(settings: Settings, data: Dataset) -> AugmentConfig:
 def mixing(settings: Settings, data: Dataset, device: torch.device) -> tuple[Policy | None, Mixer | None]:
     """The run's augmentation policy and MixUp/CutMix mixer (None when off), each announced."""
     augment = settings.augment
+    for name in ("mixup", "cutmix"):
+        if getattr(augment, name) and data.multi_label:
+            raise SettingError(name, "mixes the one-class targets of single-label data; this data is multi-label "
+                               "(several labels per image)")
     policy = None if augment.policy == "none" else Policy(augment.policy, device, data.input_shape[0])
     mixer = Mixer(len(data.classes), augment.mixup, augment.cutmix) if augment.mixup or augment.cutmix else None
     for part in (policy, mixer):

@@ -16,6 +16,7 @@ from cnnlab.data.dataset import Dataset, ImageSet
 from cnnlab.data.decode import Size, probe_sizes
 from cnnlab.data.folder import FileList, sample_files, scan_folder
 from cnnlab.data.labels import LabelFile, read_labels
+from cnnlab.data.multilabel import label_counts
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import CnnlabError, SettingError
 
@@ -103,7 +104,7 @@ def load_folder(
         return Dataset(root.name, classes, train, val, mean, std, skipped, own_split)
     train = decode_split(train_files, channels, size, f"{root.name} train")
     val = decode_split(val_files, channels, size, f"{root.name} val")
-    empty = [c for c, n in zip(classes, torch.bincount(train.labels, minlength=len(classes)).tolist()) if n == 0]
+    empty = [c for c, n in zip(classes, label_counts(train.labels, len(classes)).tolist()) if n == 0]
     if empty:
         raise CnnlabError(f"classes with no usable training images: {', '.join(empty)}")
     mean, std = channel_stats(train.images)

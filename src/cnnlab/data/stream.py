@@ -34,8 +34,9 @@ class StreamSet:
 
     @property
     def labels(self) -> torch.Tensor:
-        """The int64 label of every file."""
-        return torch.tensor(self.files.labels, dtype=torch.int64)
+        """The label of every file: int64 class indices, or uint8 multi-hot rows."""
+        multi_hot = bool(self.files.labels) and isinstance(self.files.labels[0], tuple)
+        return torch.tensor(self.files.labels, dtype=torch.uint8 if multi_hot else torch.int64)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -87,7 +88,8 @@ def collate(items: list[tuple[torch.Tensor | None, int, tuple[str, str] | None]]
     problems = [problem for image, _, problem in items if image is None]
     if not good:
         return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), problems
-    return torch.stack([image for image, _ in good]), torch.tensor([label for _, label in good]), problems
+    labels = torch.tensor([label for _, label in good])
+    return torch.stack([image for image, _ in good]), labels.to(torch.uint8) if labels.dim() == 2 else labels, problems
 
 
 class EpochItems(Sampler):

@@ -1,7 +1,9 @@
 """Evaluate a trained run on a dataset: top-1/top-5, per-class metrics, confusion matrix, top losses, calibration
-(ECE, NLL, Brier, reliability diagram) and the accuracy/coverage curve."""
+(ECE, NLL, Brier, reliability diagram) and the accuracy/coverage curve; for a multi-label run, per-label average
+precision, mAP and F1 at the tuned thresholds."""
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from cnnlab.data.loader import batch_source
 from cnnlab.evaluation.calibration import calibration_metrics, expected_calibration_error, reliability
 from cnnlab.evaluation.coverage import coverage_curve
 from cnnlab.evaluation.metrics import class_report, most_confused
+from cnnlab.evaluation.multilabel import DEFAULT_THRESHOLD, label_report
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.settings.sections import check_value
 from cnnlab.viz.plots import (save_confusion_matrix, save_coverage_curve, save_image_grid,
@@ -28,7 +31,8 @@ def logits_and_worst(
     all_logits, all_labels, worst, seen = [], [], [], 0
     for images, labels in batches:
         logits = loaded.logits(images, tta=tta, calibrated=calibrated)
-        losses = F.cross_entropy(logits, labels, reduction="none")
+        losses = F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none").mean(1) \
+            if loaded.record.multi_label else F.cross_entropy(logits, labels, reduction="none")
         top = losses.topk(min(count, len(losses))).indices.tolist()
         worst = sorted(worst + [(losses[i].item(), seen + i, images[i].clone()) for i in top], key=lambda w: -w[0])[:count]
         all_logits.append(logits)
@@ -56,6 +60,8 @@ def evaluate_on(
     """Metrics of a loaded model on a dataset's test split (or `split`: see Dataset.split), with PNG and JSON files
     in `out` (default: RUN/eval): accuracy, per class, calibration (ECE, NLL, Brier, reliability diagram) and the
     accuracy/coverage curve of abstaining below a confidence."""
+    if loaded.record.multi_label:
+        return evaluate_labels(loaded, dataset, out, top_losses, workers, tta, split)
     split, images = dataset.split(split)
     batches = batch_source(images, 256, workers=workers)
     logits, labels, worst = logits_and_worst(loaded, batches, top_losses, tta)
@@ -105,5 +111,59 @@ def evaluate_on(
         },
     }
     (out / "confusion_matrix.json").write_text(json.dumps({"classes": loaded.classes, "matrix": report.confusion}) + "\n")
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def evaluate_labels(
+    loaded: LoadedModel, dataset: Dataset, out: str | Path | None = None, top_losses: int = 24, workers: int = 4,
+    tta: str = "none", split: str | None = None,
+) -> dict:
+    """A multi-label model's metrics on a split (as evaluate_on's): per-label average precision, mAP, precision,
+    recall and F1 at the record's per-label thresholds (tuned on the validation split during training) and at 0.5,
+    their micro and macro means, exact-match and per-label accuracy, and the top losses."""
+    split, images = dataset.split(split)
+    logits, labels, worst = logits_and_worst(loaded, batch_source(images, 256, workers=workers), top_losses, tta)
+    probabilities = loaded.probabilities(logits.double())
+    thresholds = torch.tensor(loaded.record.label_thresholds())
+    report = label_report(probabilities, labels, thresholds)
+    at_half = label_report(probabilities, labels, torch.full_like(thresholds, DEFAULT_THRESHOLD))
+    out = Path(out) if out else loaded.home / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    names = loaded.classes
+
+    def shown(row: torch.Tensor) -> str:
+        return ", ".join(names[i] for i in row.nonzero().flatten().tolist()) or "none"
+
+    captions = [f"true {shown(labels[i])}\nanswered {shown(probabilities[i] >= thresholds)}\nloss {loss:.2f}"
+                for loss, i, _ in worst]
+    result = {
+        "checkpoint": str(loaded.path),
+        "data": dataset.name,
+        "split": split,
+        "images": len(labels),
+        "tta": tta,
+        "multi_label": True,
+        "map": report.map,
+        "micro_f1": report.micro_f1,
+        "macro_f1": report.macro_f1,
+        "exact_match": report.exact_match,
+        "label_accuracy": report.label_accuracy,
+        "thresholds": "tuned" if loaded.record.thresholds is not None else "0.5 (none tuned)",
+        "thresholds_tuned_on_this_split": loaded.record.thresholds is not None and images is dataset.val,
+        "at_0.5": {"micro_f1": at_half.micro_f1, "macro_f1": at_half.macro_f1, "exact_match": at_half.exact_match},
+        "per_label": {
+            name: {"average_precision": ap if math.isfinite(ap) else None, "threshold": t, "precision": p, "recall": r,
+                   "f1": f, "support": n}
+            for name, ap, t, p, r, f, n in zip(names, report.average_precision, report.thresholds, report.precision,
+                                               report.recall, report.f1, report.support)
+        },
+        "skipped": [{"file": path, "reason": reason} for path, reason in dataset.skipped],
+        "files": {
+            "top_losses_png": str(save_image_grid(torch.stack([image for _, _, image in worst]), captions,
+                                                  out / "top_losses.png", "top losses (true, answered)")),
+            "metrics_json": str(out / "metrics.json"),
+        },
+    }
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

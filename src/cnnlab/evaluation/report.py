@@ -62,12 +62,76 @@ def cards(values: dict[str, str]) -> str:
 def gradcam_samples(loaded: LoadedModel, dataset: Dataset, count: int, path: Path) -> Path:
     """Grad-CAM for the predicted class of `count` evaluation images drawn at random (seed 0), true label shown."""
     images, labels = next(iter(batch_source(dataset.split()[1], count, shuffle=True, seed=0)))
-    result = grad_cam(loaded.model, loaded.preprocess(images), None, None, "gradcam")
+    multi = loaded.record.multi_label
+    result = grad_cam(loaded.model, loaded.preprocess(images), None, None, "gradcam", multi_label=multi)
+    names = loaded.classes
+
+    def truth(label: int | list[int]) -> str:
+        if not multi:
+            return names[label]
+        return ", ".join(names[i] for i, y in enumerate(label) if y) or "none"
+
     captions = [
-        f"true {loaded.classes[t]}\npredicted {loaded.classes[c]} {p:.0%}"
+        f"true {truth(t)}\n{'most probable' if multi else 'predicted'} {names[c]} {p:.0%}"
         for t, c, p in zip(labels.tolist(), result.classes.tolist(), result.probabilities.tolist())
     ]
-    return save_heatmap_grid(images, result.maps, captions, path, f"Grad-CAM at {result.layer}, predicted class")
+    kind = "most probable label" if multi else "predicted class"
+    return save_heatmap_grid(images, result.maps, captions, path, f"Grad-CAM at {result.layer}, {kind}")
+
+
+def class_sections(result: dict, history: list[dict]) -> tuple[dict[str, str], list[str]]:
+    """A single-label evaluation's headline numbers, and its sections: confusion, calibration, per class."""
+    headline = {
+        "top-1": f"{result['top1']:.2%}",
+        "top-5": f"{result['top5']:.2%}",
+        "balanced accuracy": f"{result['balanced_accuracy']:.2%}",
+        "ECE": f"{result['ece']:.2%}",
+        "epochs": str(len(history)),
+        "best val accuracy": f"{max((r['val_acc'] for r in history), default=0):.2%}",
+    }
+    per_class = [[name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
+                 for name, c in result["per_class"].items()]
+    return headline, [
+        "<h2>Confusion matrix</h2>",
+        figure(Path(result["files"]["confusion_matrix_png"]), "rows: true class, columns: predicted class"),
+        "<h2>Calibration</h2>",
+        f"<p>On the {escape(result['split'])} split: expected calibration error {result['ece']:.2%} (15 bins), negative "
+        f"log-likelihood {result['nll']:.4f}, Brier score {result['brier']:.4f}; temperature "
+        f"{result['temperature']:.4g} ({'fitted by cnnlab calibrate' if result['temperature'] != 1 else 'none fitted'})."
+        "</p>",
+        figure(Path(result["files"]["reliability_png"]), "reliability: accuracy against confidence, per bin"),
+        figure(Path(result["files"]["coverage_png"]), "abstaining: accuracy of the images answered at each minimum "
+               "confidence"),
+        "<h2>Per class</h2>",
+        table(["class", "precision", "recall", "F1", "support"], per_class, numeric={1, 2, 3, 4}),
+        "<h3>Most confused</h3>",
+        table(["true", "predicted", "count"], [[m["true"], m["predicted"], m["count"]] for m in result["most_confused"]],
+              numeric={2}),
+    ]
+
+
+def label_sections(result: dict, history: list[dict]) -> tuple[dict[str, str], list[str]]:
+    """A multi-label evaluation's headline numbers, and its per-label section."""
+    headline = {
+        "mAP": f"{result['map']:.2%}",
+        "micro F1": f"{result['micro_f1']:.2%}",
+        "macro F1": f"{result['macro_f1']:.2%}",
+        "exact match": f"{result['exact_match']:.2%}",
+        "epochs": str(len(history)),
+        "best val mAP": f"{max((r['val_map'] for r in history), default=0):.2%}",
+    }
+    rows = [[name, "-" if m["average_precision"] is None else f"{m['average_precision']:.3f}", f"{m['threshold']:.3f}",
+             f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
+            for name, m in result["per_label"].items()]
+    tuned = " (tuned on this split: optimistic)" if result["thresholds_tuned_on_this_split"] else ""
+    return headline, [
+        "<h2>Per label</h2>",
+        f"<p>Multi-label: each label is answered when its probability reaches its threshold, {result['thresholds']} "
+        f"on the validation split{tuned}. At 0.5 for every label: micro F1 {result['at_0.5']['micro_f1']:.2%}, macro "
+        f"F1 {result['at_0.5']['macro_f1']:.2%}.</p>",
+        table(["label", "average precision", "threshold", "precision", "recall", "F1", "images"], rows,
+              numeric={1, 2, 3, 4, 5, 6}),
+    ]
 
 
 def summary_rows(loaded: LoadedModel) -> tuple[list[list[object]], str]:
@@ -93,48 +157,26 @@ def write_report(run: str | Path, out: str | Path | None = None, samples: int = 
     dataset = loaded.dataset()
     result = evaluate_on(loaded, dataset, assets, workers=workers)
     layer_rows, totals = summary_rows(loaded)
-    headline = {
-        "top-1": f"{result['top1']:.2%}",
-        "top-5": f"{result['top5']:.2%}",
-        "balanced accuracy": f"{result['balanced_accuracy']:.2%}",
-        "ECE": f"{result['ece']:.2%}",
-        "epochs": str(len(history)),
-        "best val accuracy": f"{max((r['val_acc'] for r in history), default=0):.2%}",
-        "training time": f"{sum(r['epoch_time'] for r in history):.0f} s",
-    }
-    per_class = [[name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
-                 for name, c in result["per_class"].items()]
+    headline, metric_sections = (label_sections if result.get("multi_label") else class_sections)(result, history)
+    headline["training time"] = f"{sum(r['epoch_time'] for r in history):.0f} s"
     skipped = config.get("skipped", [])
     sections = [
         f"<h1>{escape(run_dir.path.name)}</h1>",
         f'<p class="sub">{escape(loaded.record.architecture)} on {escape(dataset.name)}: {len(dataset.train)} train / '
-        f"{result['images']} evaluation images, {len(loaded.classes)} classes; report written "
+        f"{result['images']} evaluation images, {len(loaded.classes)} "
+        f"{'labels (multi-label)' if loaded.record.multi_label else 'classes'}; report written "
         f"{time.strftime('%Y-%m-%d %H:%M')}</p>",
         cards(headline),
         "<h2>Training curves</h2>",
         figure(save_curves([run_dir.path], assets / "curves.png"), "loss, accuracy and learning rate by epoch"),
-        "<h2>Confusion matrix</h2>",
-        figure(Path(result["files"]["confusion_matrix_png"]), "rows: true class, columns: predicted class"),
-        "<h2>Calibration</h2>",
-        f"<p>On the {escape(result['split'])} split: expected calibration error {result['ece']:.2%} (15 bins), negative "
-        f"log-likelihood {result['nll']:.4f}, Brier score {result['brier']:.4f}; temperature "
-        f"{result['temperature']:.4g} ({'fitted by cnnlab calibrate' if result['temperature'] != 1 else 'none fitted'})."
-        "</p>",
-        figure(Path(result["files"]["reliability_png"]), "reliability: accuracy against confidence, per bin"),
-        figure(Path(result["files"]["coverage_png"]), "abstaining: accuracy of the images answered at each minimum "
-               "confidence"),
-        "<h2>Per class</h2>",
-        table(["class", "precision", "recall", "F1", "support"], per_class, numeric={1, 2, 3, 4}),
-        "<h3>Most confused</h3>",
-        table(["true", "predicted", "count"], [[m["true"], m["predicted"], m["count"]] for m in result["most_confused"]],
-              numeric={2}),
+        *metric_sections,
         "<h2>Top losses</h2>",
         figure(Path(result["files"]["top_losses_png"]), "the evaluation images the model got most wrong"),
         "<h2>First-layer filters</h2>",
         figure(save_filters(loaded.model, assets / "filters.png"), "grey is a zero weight"),
         "<h2>Grad-CAM on evaluation images</h2>",
         figure(gradcam_samples(loaded, dataset, samples, assets / "gradcam.png"),
-               "where the evidence for the predicted class lies"),
+               "where the evidence for the predicted class (multi-label: the most probable label) lies"),
         "<h2>Model</h2>",
         f"<p>{escape(totals)}</p>",
         "<details><summary>layer by layer</summary>"

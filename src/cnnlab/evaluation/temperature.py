@@ -53,6 +53,9 @@ def calibrate_run(run: str | Path, workers: int = 4) -> dict:
     loaded = load_model(run)
     if not loaded.path.suffix or loaded.settings is None:
         raise CnnlabError(f"{run}: calibrate needs a cnnlab run directory (its validation images and its record)")
+    if loaded.record.multi_label:
+        raise CnnlabError(f"{run}: calibrate fits a softmax temperature, and this run is multi-label: a sigmoid per "
+                          "label, answered at per-label thresholds that training tuned on its validation images")
     dataset = loaded.dataset()
     if dataset.own_split:
         raise CnnlabError(f"{run}: calibrate fits on validation images held out of the training images, and this run "

@@ -3,7 +3,8 @@
 An exported model is one file (`model.onnx`, or `model.torchscript.pt`) plus `<file>.json`: the format, the model
 record (architecture, classes, input shape, mean/std, weights, temperature) and the run's metrics, which is all that is
 needed to preprocess an image for it (exported.py reads it back). A calibrated model's graph divides its logits by the
-temperature itself, so its softmax is calibrated wherever it runs.
+temperature itself, so its softmax is calibrated wherever it runs. A multi-label model's graph gives one logit per
+label; its record says `multi_label` and holds the `thresholds` that the sigmoid of each logit is compared with.
 """
 
 import json

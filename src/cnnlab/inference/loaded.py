@@ -73,8 +73,11 @@ class LoadedModel:
         if dataset.classes != self.classes:
             raise CnnlabError(f"the data's classes {dataset.classes[:5]}... differ from the model's "
                               f"{self.classes[:5]}...")
+        if dataset.multi_label != self.record.multi_label:
+            kind = {True: "multi-label (several labels per image)", False: "single-label (one class per image)"}
+            raise CnnlabError(f"the data is {kind[dataset.multi_label]}, the model {kind[self.record.multi_label]}")
         events.emit(events.DataReady(dataset.name, len(dataset.train), len(dataset.val), len(dataset.classes),
-                                     dataset.input_shape, dataset.skipped))
+                                     dataset.input_shape, dataset.skipped, dataset.multi_label))
         return dataset
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
@@ -98,6 +101,12 @@ class LoadedModel:
         if self.exported:
             return logits if calibrated else logits * temperature
         return logits / temperature if calibrated else logits
+
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Probabilities from the model's logits: a softmax over the classes, or for a multi-label model each
+        label's own sigmoid."""
+        return logits.sigmoid() if self.record.multi_label else logits.softmax(1)
 
 
 def build_model(record: ModelRecord) -> nn.Module:

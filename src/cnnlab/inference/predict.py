@@ -1,4 +1,5 @@
-"""Predictions for image files: the top classes of each, through the model's own preprocessing."""
+"""Predictions for image files: the top classes of each (or, for a multi-label model, the labels above their
+thresholds), through the model's own preprocessing."""
 
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import torch
 from cnnlab.data.decode import is_image_path, shown
 from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.inference.loaded import LoadedModel
+from cnnlab.run.record import ModelRecord
 
 
 def expand_images(paths: list[str | Path]) -> list[Path]:
@@ -25,6 +27,7 @@ def expand_images(paths: list[str | Path]) -> list[Path]:
 
 
 UNSURE = "unsure"  # the answer when the top probability is below the minimum confidence
+NO_LABEL = "none"  # a multi-label model's answer when no label reaches its threshold
 
 
 def predict_files(
@@ -34,19 +37,39 @@ def predict_files(
     image's `answer` is its top class, or "unsure" when that class's probability is below `min_confidence`."""
     if top < 1:
         raise SettingError("top", f"must be at least 1, got {top}")
-    check_confidence(min_confidence)
+    check_confidence(min_confidence, loaded.record)
     files = expand_images(paths)
     images, kept, skipped = loaded.decode(files)
-    probabilities = loaded.logits(images).softmax(1) if kept else torch.empty(0)
-    results = [{"file": shown(files[index]), **answered(row, loaded.classes, top, min_confidence)}
+    probabilities = loaded.probabilities(loaded.logits(images)) if kept else torch.empty(0)
+    results = [{"file": shown(files[index]), **answer_of(loaded.record, row, top, min_confidence)}
                for row, index in zip(probabilities, kept)]
     return results, skipped
 
 
-def check_confidence(value: float) -> float:
-    """A minimum confidence: a probability, from 0 (always answer) to 1."""
+def answer_of(record: ModelRecord, probabilities: torch.Tensor, k: int, min_confidence: float = 0.0) -> dict:
+    """One image's answer from its probabilities, as the model's kind says: a class (see `answered`), or the labels
+    of a multi-label model (see `answered_labels`)."""
+    if record.multi_label:
+        return answered_labels(probabilities, list(record.classes), record.label_thresholds(), k)
+    return answered(probabilities, list(record.classes), k, min_confidence)
+
+
+def answered_labels(probabilities: torch.Tensor, classes: list[str], thresholds: tuple[float, ...], k: int) -> dict:
+    """A multi-label image's answer: every label whose probability is at least its threshold (most probable first;
+    `answer` names them, or says none), and its top k labels by probability."""
+    ranked = top_k(probabilities, classes, len(classes))
+    index = {name: i for i, name in enumerate(classes)}
+    labels = [guess for guess in ranked if guess["probability"] >= thresholds[index[guess["class"]]]]
+    return {"answer": ", ".join(guess["class"] for guess in labels) or NO_LABEL, "labels": labels, "top": ranked[:k]}
+
+
+def check_confidence(value: float, record: ModelRecord | None = None) -> float:
+    """A minimum confidence: a probability, from 0 (always answer) to 1, for a single-label model."""
     if not 0.0 <= value <= 1.0:
         raise SettingError("min_confidence", f"must be between 0 and 1 (a probability), got {value}")
+    if value and record is not None and record.multi_label:
+        raise SettingError("min_confidence", "applies to single-label models; a multi-label model answers each "
+                           "label whose probability is at least that label's threshold (tuned on validation)")
     return value
 
 

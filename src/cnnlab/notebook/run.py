@@ -64,11 +64,14 @@ class Run:
 
     def samples(self, count: int = 8) -> tuple[torch.Tensor, list[str]]:
         """`count` images spread evenly over its evaluation split (uint8, N x C x H x W; splits are often sorted by
-        class, so these show several classes), with their true classes."""
+        class, so these show several classes), with their true classes (multi-label: their labels, joined)."""
         split = self.loaded.dataset().val
         if not hasattr(split, "images"):
             raise CnnlabError("this run's data streams from disk: pass image files instead")
         chosen = torch.linspace(0, len(split) - 1, min(count, len(split))).long()
+        if self.loaded.record.multi_label:  # each image's labels, joined
+            rows = split.labels[chosen].tolist()
+            return split.images[chosen], [", ".join(c for c, y in zip(self.classes, row) if y) or "none" for row in rows]
         return split.images[chosen], [self.classes[i] for i in split.labels[chosen].tolist()]
 
     def evaluate(self, data: str | None = None, data_dir: str | None = None, tta: str = "none") -> Evaluation:

@@ -25,7 +25,7 @@ from cnnlab import __version__
 from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.loaded import LoadedModel
-from cnnlab.inference.predict import answered, check_confidence
+from cnnlab.inference.predict import answer_of, check_confidence
 from cnnlab.serve.docs import add_docs
 from cnnlab.serve.engine import ENGINES
 from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused, check_upload, number, whole_number
@@ -87,7 +87,10 @@ class Prediction(BaseModel):
     confidence), its top-k classes, and its Grad-CAM overlay when asked for."""
 
     file: str
-    answer: str = Field(description='The top class, or "unsure" below the minimum confidence.')
+    answer: str = Field(description='The top class, or "unsure" below the minimum confidence; for a multi-label model '
+                        'the labels answered, joined by ", " ("none" when no label reaches its threshold).')
+    labels: list[Ranked] | None = Field(None, description="A multi-label model's labels whose probability is at least "
+                                        "their threshold, most probable first.")
     top: list[Ranked]
     gradcam: str | None = Field(None, description="A PNG data URL, with ?gradcam=true.")
 
@@ -140,6 +143,8 @@ class ModelInfo(BaseModel):
     epoch: int | None
     metrics: dict
     gradcam: bool
+    multi_label: bool = Field(description="Each class is a label of its own: any number of them per image.")
+    thresholds: list[float] | None = Field(description="A multi-label model's threshold per label (else null).")
 
 
 REFUSALS = {
@@ -170,6 +175,8 @@ def model_info(loaded: LoadedModel) -> dict:
         "epoch": meta.get("epoch"),
         "metrics": meta.get("metrics", {}),
         "gradcam": loaded.exported is None,
+        "multi_label": record.multi_label,
+        "thresholds": list(record.label_thresholds()) if record.multi_label else None,
     }
 
 
@@ -224,6 +231,8 @@ def create_app(sources: str | Path | list[str | Path], options: ServeOptions | N
     limits = options.limits
     metrics = Metrics()
     models = served_models([sources] if isinstance(sources, (str, Path)) else list(sources), options, metrics)
+    for served in models.values():
+        check_confidence(options.min_confidence, served.loaded.record)
     default = next(iter(models.values()))
     max_batch = options.max_batch if options.batching else 1
     running: dict = {}  # "warming": the warm-up task, while the app's lifespan runs
@@ -332,8 +341,9 @@ def create_app(sources: str | Path | list[str | Path], options: ServeOptions | N
         datas = [await upload.read(limits.max_bytes + 1) for upload in uploads]
         images = await asyncio.to_thread(
             lambda: torch.stack([decode_upload(n, d, loaded, limits) for n, d in zip(names, datas)]))
-        probabilities = (await served.logits(images)).softmax(1)
-        results = [{"file": n, **answered(p, loaded.classes, asked.top, asked.threshold)}
+        probabilities = loaded.probabilities(await served.logits(images))
+        threshold = check_confidence(asked.threshold, loaded.record)
+        results = [{"file": n, **answer_of(loaded.record, p, asked.top, threshold)}
                    for n, p in zip(names, probabilities)]
         if asked.gradcam:
             loop = asyncio.get_running_loop()
@@ -409,10 +419,11 @@ def describe_uploads(schema: dict, limits: Limits) -> None:
 
 
 def cam_overlays(loaded: LoadedModel, images: torch.Tensor, datas: list[bytes], names: list[str]) -> list[str]:
-    """Each uploaded image with the Grad-CAM heatmap of its predicted class over it, as PNG data URLs."""
+    """Each uploaded image with the Grad-CAM heatmap of its predicted class (multi-label: its most probable label)
+    over it, as PNG data URLs."""
     from cnnlab.viz.gradcam import grad_cam
 
-    maps = grad_cam(loaded.model, loaded.preprocess(images)).maps
+    maps = grad_cam(loaded.model, loaded.preprocess(images), multi_label=loaded.record.multi_label).maps
     urls = []
     for name, data, heatmap in zip(names, datas, maps):
         try:

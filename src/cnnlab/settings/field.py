@@ -17,7 +17,8 @@ from cnnlab.errors import SettingError
 
 @dataclass(frozen=True)
 class Rule:
-    """What a setting accepts beyond its type: a list of choices, bounds (inclusive or strict), a custom check."""
+    """What a setting accepts beyond its type: a list of choices, bounds (inclusive or strict), a custom check, and
+    for a text whether spaces alone are a value."""
 
     choices: tuple[Any, ...] | None = None
     min: float | None = None
@@ -25,6 +26,7 @@ class Rule:
     above: float | None = None
     below: float | None = None
     check: Callable[[Any], None] | None = None
+    spaces: bool = False  # a text of spaces only is a value (a space between labels), not an empty one
 
     def describe(self) -> str:
         """The allowed values in a few words, for the help text."""
@@ -72,7 +74,7 @@ def check_field(name: str, annotation: Any, rule: Rule, value: Any) -> Any:
         raise SettingError(name, f"must be {_type_name(kind)}, got {value!r}")
     if kind is float and not math.isfinite(value):
         raise SettingError(name, f"must be a finite number, got {value!r}")
-    if kind is str and not value.strip():
+    if kind is str and not (value.strip() or (value and rule.spaces)):
         raise SettingError(name, "must not be empty")
     if rule.choices is not None and value not in rule.choices:
         raise SettingError(name, f"{value!r} is not one of: {', '.join(map(str, rule.choices))}")

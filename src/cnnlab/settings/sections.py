@@ -28,6 +28,13 @@ def check_fold(value: str) -> None:
     parse_fold(value)
 
 
+def check_separator(value: str) -> None:
+    """Some characters that can stand inside a CSV cell between labels: not empty, no line break or quote."""
+    if not value or any(c in value for c in "\r\n\""):
+        raise SettingError("label_separator", f"{value!r} must be one or more characters, none of them a line break "
+                           "or a double quote (e.g. |, ; or a space)")
+
+
 def check_name(value: str) -> None:
     """A run directory's name: one folder, inside `out`."""
     if "/" in value or "\\" in value or value in (".", ".."):
@@ -72,6 +79,12 @@ class DataSettings(Section):
                                        "category or target).")
     split_column: str | None = setting(None, "The labels file's column that says train, val or test (default: none; "
                                        "`val_split` holds images out).")
+    label_separator: str | None = setting(
+        None, "What separates several labels in one cell of the label column, e.g. | or ' ' (default: one label a "
+        "cell).", check=check_separator, spaces=True)
+    multi_label: bool | None = setting(
+        None, "Each image has any number of the labels (a sigmoid per label) rather than one class (default: when a "
+        "cell of the label column holds several).")
     holdout: float | None = setting(
         None, "Fraction of each class of the training images held out as a validation split beside the data's test "
         "split (which `calibrate` never touches).", above=0, below=1)
@@ -298,7 +311,7 @@ class Settings:
         for name, (other, wanted, actual) in needs.items():
             if name in explicit and actual != wanted:
                 raise SettingError(name, f"applies to `{other}` {wanted} only (it is {actual})")
-        for name in ("path_column", "label_column", "split_column"):
+        for name in ("path_column", "label_column", "split_column", "label_separator", "multi_label"):
             if name in explicit and self.data.labels is None:
                 raise SettingError(name, "applies to a `labels` file, and none is given")
         if augment.alternate_flip and augment.flip:

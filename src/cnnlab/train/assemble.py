@@ -17,6 +17,7 @@ from cnnlab import events
 from cnnlab.data import pipeline
 from cnnlab.data.dataset import Dataset
 from cnnlab.errors import SettingError
+from cnnlab.evaluation.multilabel import multi_label_loss
 from cnnlab.models import create_model
 from cnnlab.models.freeze import freeze, phase_freeze
 from cnnlab.models.pretrained import apply_pretrained
@@ -227,17 +228,21 @@ def assemble(settings: Settings, data: Dataset, world: distributed.World = distr
     device = distributed.rank_device(world, run.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # batches keep their shape: cuDNN times its algorithms once per shape
+    if world.distributed and data.multi_label:
+        raise SettingError("devices", "trains single-label data: a multi-label validation ranks all its images at "
+                           "once (average precision, thresholds), on one process")
     model = build_model(settings, data, device, world)
     dtype = precision(settings, model, data, device)
     step_model = distributed.wrap_model(model, world, device, run.sync_bn)
     step_model = torch.compile(step_model) if run.compile else step_model
     class_weights, sample_weights = balance(data.train.labels, data.classes, optim.class_weights, optim.sampler)
     train, val = pipeline.loaders(settings, data, device, sample_weights, world.rank, world.size)
-    loss = functools.partial(F.cross_entropy, weight=None if class_weights is None else class_weights.to(device),
-                             label_smoothing=optim.label_smoothing)
+    weights = None if class_weights is None else class_weights.to(device)
+    loss = functools.partial(multi_label_loss, pos_weight=weights, label_smoothing=optim.label_smoothing) \
+        if data.multi_label else functools.partial(F.cross_entropy, weight=weights, label_smoothing=optim.label_smoothing)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(optim.ema), use_buffers=True) if optim.ema else None
     record = ModelRecord(settings.model.model, tuple(data.classes), data.input_shape, tuple(data.mean),
-                         tuple(data.std), settings.model.pretrained)
+                         tuple(data.std), settings.model.pretrained, multi_label=data.multi_label)
     features = feature_route(settings, data, model, device, dtype, world, sample_weights)
     return Parts(settings, world, device, dtype, record, model, step_model,
                  distributed.ShardedLoader(train, world, drop_small=True), distributed.ShardedLoader(val, world),

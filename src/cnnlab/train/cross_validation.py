@@ -86,6 +86,9 @@ def cross_validate(folds: int, out: str = "runs", name: str | None = None, **set
     for own in ("fold", "holdout"):
         if own in settings:
             raise SettingError(own, "is chosen by the cross-validation (`folds`): leave it out")
+    if settings.get("multi_label") or settings.get("label_separator"):
+        raise SettingError("folds", "reports single-label metrics (accuracy, calibration); multi-label data "
+                           "(`label_separator`, `multi_label`) trains one run, validating with `holdout` or `fold`")
     resolve(**settings, fold=f"1/{folds}")  # refuse bad settings before the first fold starts
     plan = {"folds": folds, "settings": settings}
     digest = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:8]

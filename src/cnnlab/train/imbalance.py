@@ -3,13 +3,23 @@
 import torch
 
 from cnnlab import events
+from cnnlab.data.multilabel import is_multi_hot, label_counts
+from cnnlab.errors import SettingError
 
 IMBALANCE_RATIO = 3.0  # warn when the largest class has more than this many times the images of the smallest
 
 
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Images per class (int64, length `num_classes`)."""
-    return torch.bincount(labels.long().cpu(), minlength=num_classes)
+    """Images per class (int64, length `num_classes`); for multi-hot labels, images having each label."""
+    return label_counts(labels, num_classes)
+
+
+def positive_weights(counts: torch.Tensor, images: int) -> torch.Tensor:
+    """A multi-label loss's weight of each label's positive images: its negatives over its positives, so that both
+    weigh the same in its loss (1 for a label that no image, or every image, has)."""
+    counts = counts.double()
+    usable = (counts > 0) & (counts < images)
+    return torch.where(usable, (images - counts) / counts.clamp(min=1), 1.0).float()
 
 
 def inverse_frequency_weights(counts: torch.Tensor) -> torch.Tensor:
@@ -50,9 +60,14 @@ def warn_if_imbalanced(counts: torch.Tensor, classes: list[str], class_weights: 
 def balance(
     labels: torch.Tensor, classes: list[str], class_weights: str = "none", sampler: str = "shuffle"
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Warn about imbalance; return the loss's class weights (`auto`) and the per-image sampling weights
-    (`balanced`), each None when off."""
+    """Warn about imbalance; return the loss's class weights (`auto`; for multi-hot labels, each label's positive
+    weight) and the per-image sampling weights (`balanced`; refused for multi-hot labels), each None when off."""
     counts = class_counts(labels, len(classes))
+    if is_multi_hot(labels):
+        if sampler == "balanced":
+            raise SettingError("sampler", "balanced draws every class equally often, which images with several labels "
+                               "each cannot be; for multi-label, `class_weights` auto weighs each label's positives")
+        return (positive_weights(counts, len(labels)) if class_weights == "auto" else None), None
     warn_if_imbalanced(counts, classes, class_weights, sampler)
     loss_weights = inverse_frequency_weights(counts) if class_weights == "auto" else None
     sample_weights = balanced_sample_weights(labels, len(classes)) if sampler == "balanced" else None

@@ -1,6 +1,7 @@
 """The training loop: steps, evaluation and checkpoints over the parts that train/assemble.py built."""
 
 import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from cnnlab import events
 from cnnlab.data.augment import resize
 from cnnlab.data.policies import dominant_labels
 from cnnlab.errors import CnnlabError
+from cnnlab.evaluation.multilabel import label_report, mean_average_precision, multi_label_loss, tune_thresholds
 from cnnlab.models.freeze import train_mode
 from cnnlab.models.state import load_state
 from cnnlab.run.checkpoint import load_checkpoint, save_checkpoint
@@ -22,6 +24,15 @@ from cnnlab.train.assemble import Parts, Route
 from cnnlab.train.logbook import Logbook
 from cnnlab.train.stopwatch import Stopwatch
 from cnnlab.train.validation import predict_logits
+
+
+def right_answers(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    """How many images a batch got right: its top class is the (dominant) label; for multi-label, the share of the
+    labels each image got right at probability 0.5, summed over the images."""
+    if multi_label:
+        return ((logits > 0) == (labels > 0.5)).double().mean(1).sum()
+    return (logits.argmax(1) == dominant_labels(labels)).sum()
+
 
 EXPLODED = 100.0  # a loss this many times the run's first (or than 1) stops it: it is diverging, not learning
 
@@ -35,6 +46,7 @@ class TrainResult:
     best_accuracy: float
     final_accuracy: float
     seconds: float
+    metric: str = "accuracy"  # what best_accuracy and final_accuracy measure: mAP for a multi-label run
 
 
 class Trainer:
@@ -46,6 +58,7 @@ class Trainer:
         self.epoch, self.step, self.best_accuracy, self.bad_epochs, self.first_loss = 0, 0, -1.0, 0, 0.0
         self.position, self.partial, self.last_row = 0, {}, {}  # a resumed epoch: steps done, their sums; last row
         self.optimizer, self.scheduler = parts.optimisation(0)
+        self.thresholds: tuple[float, ...] | None = None  # a multi-label run's, tuned at the last validation
 
     @property
     def eval_model(self) -> nn.Module:
@@ -68,7 +81,7 @@ class Trainer:
         self.scheduler.step()
         if parts.ema is not None:
             parts.ema.update_parameters(parts.model)
-        return loss.detach(), (logits.argmax(1) == dominant_labels(labels)).sum()
+        return loss.detach(), right_answers(logits.detach(), labels, parts.record.multi_label)
 
     def check_finite(self, loss: torch.Tensor, step: int) -> None:
         """Stop the run on a NaN or infinite loss, or one that exploded (over EXPLODED times the run's first loss, and
@@ -92,7 +105,7 @@ class Trainer:
         steps = len(route.train_loader)
         train_mode(parts.model)
         total_loss = torch.zeros((), device=parts.device)
-        correct = torch.zeros((), device=parts.device, dtype=torch.long)
+        correct = torch.zeros((), device=parts.device, dtype=torch.float64)
         seen, clock = 0, Stopwatch(parts.device).start()
         lr = self.optimizer.param_groups[0]["lr"]
         size = augment.progressive_size if self.epoch < augment.progressive_epochs else None
@@ -134,11 +147,29 @@ class Trainer:
         tta = self.settings.run.tta if final else "none"
         route = parts.route(self.epoch - 1) if tta == "none" else parts.image_route()
         logits, labels = predict_logits(route.evaluated(self.eval_model), route.val_loader, parts.dtype, tta=tta)
-        loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
-        hits = (logits.argmax(1) == labels).sum()
+        if parts.record.multi_label:
+            loss = multi_label_loss(logits.float(), labels) * len(labels)
+            ranked = self.label_metrics(logits.float().sigmoid(), labels)
+        else:
+            loss, ranked = torch.nn.functional.cross_entropy(logits, labels, reduction="sum"), {}
+        hits = right_answers(logits, labels, parts.record.multi_label)
         loss, correct, seen = distributed.sum_over_ranks(parts.world, loss, hits, len(labels))
-        return {"val_loss": loss / seen, "val_acc": correct / seen, **({"tta": tta} if tta != "none" else {}),
+        return {"val_loss": loss / seen, "val_acc": correct / seen, **ranked, **({"tta": tta} if tta != "none" else {}),
                 "eval_time": clock.stop()}
+
+    def label_metrics(self, probabilities: torch.Tensor, targets: torch.Tensor) -> dict:
+        """A multi-label validation's mAP, and the per-label thresholds that maximise F1 on these images with the
+        micro F1 they give (the thresholds go into the record of this epoch's checkpoints)."""
+        thresholds = tune_thresholds(probabilities, targets)
+        self.thresholds = tuple(round(t, 6) for t in thresholds.tolist())
+        return {"val_map": mean_average_precision(probabilities, targets),
+                "val_f1": label_report(probabilities, targets, thresholds).micro_f1}
+
+    def score(self, row: dict) -> float:
+        """What selects the best epoch and counts for patience: validation accuracy, or mAP when multi-label."""
+        if not self.parts.record.multi_label:
+            return row["val_acc"]
+        return row["val_map"] if math.isfinite(row["val_map"]) else 0.0  # NaN: no validation image has any label
 
     def save_within(self, position: int, done: dict, sums: list[float]) -> None:
         """A `last` checkpoint `position` steps into the epoch in progress, with the sums of the epoch's metrics so far
@@ -156,7 +187,8 @@ class Trainer:
             return
         sections = {"model": parts.model.state_dict(), "rng": rng,
                     **({"ema": parts.ema.state_dict()} if parts.ema else {})}
-        described = {"epoch": self.epoch, "metrics": row, "model": parts.record.to_dict(),
+        record = dataclasses.replace(parts.record, thresholds=self.thresholds)
+        described = {"epoch": self.epoch, "metrics": row, "model": record.to_dict(),
                      "settings": self.settings.to_dict()}
         meta = {**described, "step": self.step, "first_loss": self.first_loss, "best_accuracy": self.best_accuracy,
                 "bad_epochs": self.bad_epochs, **(within or {}),
@@ -202,8 +234,8 @@ class Trainer:
                 row = self.train_epoch()
                 self.epoch += 1
                 row = {"epoch": self.epoch, **row, **self.validate(final=self.epoch == parts.epochs)}
-                improved = row["val_acc"] > self.best_accuracy
-                self.best_accuracy = max(self.best_accuracy, row["val_acc"])
+                improved = self.score(row) > self.best_accuracy
+                self.best_accuracy = max(self.best_accuracy, self.score(row))
                 self.bad_epochs = 0 if improved else self.bad_epochs + 1
                 if parts.world.is_main:
                     log.write(row)  # before the checkpoint: a resume drops rows newer than its checkpoint, never misses one
@@ -212,7 +244,13 @@ class Trainer:
                 self.save(row, improved)
                 self.last_row = row
                 if patience is not None and self.bad_epochs >= patience:
-                    events.note(f"early stopping: no better validation accuracy for {self.bad_epochs} epochs")
+                    events.note(f"early stopping: no better validation {self.metric} for {self.bad_epochs} epochs")
                     break
-        final = row.get("val_acc", self.best_accuracy)
-        return TrainResult(self.run.path, self.epoch, self.best_accuracy, final, time.perf_counter() - start)
+        final = self.score(row) if row else self.best_accuracy
+        return TrainResult(self.run.path, self.epoch, self.best_accuracy, final, time.perf_counter() - start,
+                           self.metric)
+
+    @property
+    def metric(self) -> str:
+        """The name of what `score` measures."""
+        return "mAP" if self.parts.record.multi_label else "accuracy"

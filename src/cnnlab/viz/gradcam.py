@@ -45,10 +45,11 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
 
 def grad_cam(
     model: nn.Module, images: torch.Tensor, layer: str | None = None, classes: torch.Tensor | None = None,
-    method: str = "gradcam",
+    method: str = "gradcam", multi_label: bool = False,
 ) -> CamResult:
     """Heatmaps for normalised images (N, C, H, W): for `classes` (default: the predicted ones) at `layer`
-    (default: the model's last convolutional stage)."""
+    (default: the model's last convolutional stage). For a `multi_label` model each class is a label of its own: its
+    logit is the score explained, and its probability a sigmoid."""
     if method not in METHODS:
         raise CnnlabError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     name, _ = find_layer(model, layer)
@@ -64,5 +65,5 @@ def grad_cam(
     weights = channel_weights(activations.detach(), gradients, method)
     maps = normalize_maps(F.relu((weights[:, :, None, None] * activations.detach()).sum(1)))
     maps = F.interpolate(maps[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    probabilities = logits.detach().softmax(1).gather(1, chosen[:, None])[:, 0]
+    probabilities = (logits.detach().sigmoid() if multi_label else logits.detach().softmax(1)).gather(1, chosen[:, None])[:, 0]
     return CamResult(maps, chosen, probabilities, name)

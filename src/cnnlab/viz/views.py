@@ -72,17 +72,33 @@ def gradcam_png(run: str | Path, images: list[str | Path], layer: str | None = N
 def gradcam_of(loaded: LoadedModel, pixels: torch.Tensor, names: list[str], layer: str | None, target: str | None,
                method: str, folder: Path) -> tuple[Path, list[dict], CamResult]:
     """Grad-CAM of uint8 images (N, C, H, W) named `names`: the grid PNG, a row per image (name, class, probability)
-    and the heatmaps."""
+    and the heatmaps. A multi-label model without a `target` gets a heatmap (and a row) for every label each image
+    is answered (its most probable label when none reaches its threshold)."""
     classes = None
     if target is not None:
         if target not in loaded.classes:
             raise CnnlabError(f"unknown class {target!r}: this model's classes are {', '.join(loaded.classes)}")
         classes = torch.full((len(pixels),), loaded.classes.index(target))
-    result = grad_cam(loaded.model, loaded.preprocess(pixels), layer, classes, method)
+    elif loaded.record.multi_label:
+        pixels, names, classes = answered_labels_of(loaded, pixels, names)
+    multi = loaded.record.multi_label
+    result = grad_cam(loaded.model, loaded.preprocess(pixels), layer, classes, method, multi_label=multi)
     explained = [loaded.classes[c] for c in result.classes.tolist()]
     probabilities = result.probabilities.tolist()
     captions = [f"{Path(f).name}\n{n} {p:.0%}" for f, n, p in zip(names, explained, probabilities)]
-    title = f"{method} at {result.layer}" + (f" for class {target}" if target else " for the predicted class")
+    title = f"{method} at {result.layer}" + (f" for class {target}" if target else
+                                             " for each answered label" if multi else " for the predicted class")
     path = save_heatmap_grid(pixels, result.maps, captions, folder / f"{method}.png", title)
     rows = [{"file": f, "class": n, "probability": p} for f, n, p in zip(names, explained, probabilities)]
     return path, rows, result
+
+
+def answered_labels_of(loaded: LoadedModel, pixels: torch.Tensor, names: list[str]
+                       ) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """A multi-label model's (images, names, labels) to explain: each image once for every label whose probability
+    reaches its threshold, or once for its most probable label when none does."""
+    probabilities = loaded.probabilities(loaded.logits(pixels))
+    answered = probabilities >= torch.tensor(loaded.record.label_thresholds())[None]
+    answered[~answered.any(1), probabilities[~answered.any(1)].argmax(1)] = True
+    image, label = answered.nonzero(as_tuple=True)
+    return pixels[image], [names[i] for i in image.tolist()], label
