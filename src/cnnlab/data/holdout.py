@@ -42,12 +42,13 @@ def fold_indices(labels: torch.Tensor, folds: int, seed: int) -> list[list[int]]
 
 
 def fraction_indices(labels: torch.Tensor, fraction: float, seed: int) -> list[int]:
-    """A stratified `fraction` of the indices (at least one image of every class that has two), drawn by `seed`."""
+    """A stratified `fraction` of the indices (at least one image of every class that has two, and never a class's
+    last one: each class keeps a training image), drawn by `seed`."""
     generator = torch.Generator().manual_seed(seed)
     held = []
     for label in labels.unique().tolist():
         members = (labels == label).nonzero().flatten()
-        count = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
+        count = min(len(members) - 1, max(1, round(len(members) * fraction)))
         held += members[torch.randperm(len(members), generator=generator)[:count]].tolist()
     return sorted(held)
 
