@@ -176,7 +176,8 @@ def write_report(run: str | Path, out: str | Path | None = None, samples: int = 
         figure(save_filters(loaded.model, assets / "filters.png"), "grey is a zero weight"),
         "<h2>Grad-CAM on evaluation images</h2>",
         figure(gradcam_samples(loaded, dataset, samples, assets / "gradcam.png"),
-               "where the evidence for the predicted class (multi-label: the most probable label) lies"),
+               "where the evidence for the most probable label lies" if loaded.record.multi_label
+               else "where the evidence for the predicted class lies"),
         "<h2>Model</h2>",
         f"<p>{escape(totals)}</p>",
         "<details><summary>layer by layer</summary>"

@@ -46,7 +46,7 @@ def load_engine(source: str | Path, engine: str = "torch", threads: int | None =
 
 def served_export(loaded: LoadedModel, engine: str) -> Path:
     """The run's export for this engine: the one made before when it was made from these weights and verified,
-    else a new one (dynamic batch; int8 checked against fp32 as `cnnlab export --quantize int8` does)."""
+    else a new one (dynamic batch; int8 checked against fp32 as every int8 export is)."""
     path = loaded.home / "export" / SERVED_EXPORT[engine]
     digest = sha256(loaded.path)
     if is_exported(path):
