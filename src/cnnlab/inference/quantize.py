@@ -65,7 +65,9 @@ def quantize_onnx(loaded: LoadedModel, fp32: Path, out: Path, images: torch.Tens
 
     with tempfile.TemporaryDirectory() as folder:
         prepared = Path(folder) / "prepared.onnx"
-        quant_pre_process(str(fp32), str(prepared))  # shapes inferred, graph folded: what the quantizer wants
+        # shapes inferred, graph folded: what the quantizer wants (ONNX's own shape inference: the symbolic one fails
+        # on the fast network's Reshape of a dynamic batch)
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
         input_name = onnxruntime.InferenceSession(str(prepared), providers=["CPUExecutionProvider"]).get_inputs()[0].name
         quantize_static(str(prepared), str(out), Calibration(loaded, images, input_name),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
