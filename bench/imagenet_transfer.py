@@ -39,10 +39,9 @@ from cnnlab.data.decode import decode_files
 from cnnlab.data.loader import normalize
 from cnnlab.evaluation.metrics import class_report
 from cnnlab.inference.loaded import LoadedModel, load_model, pretrained_model
-from cnnlab.models.freeze import head_modules
 from cnnlab.run.directory import RunDir
 from cnnlab.train.fit import fit
-from cnnlab.train.frozen_features import Head
+from cnnlab.train.frozen_features import Head, hash_backbone
 from cnnlab.train.validation import predict_logits
 
 NET = "efficientnet_lite0"
@@ -153,10 +152,7 @@ class TestSet:
         """`forward_features` of the test images, computed once for each backbone state (a frozen backbone's is the
         same in every seed's run)."""
         digest = hashlib.blake2b(digest_size=16)
-        head = {param.data_ptr() for module in head_modules(loaded.model) for param in module.parameters()}
-        for name, tensor in loaded.model.state_dict().items():
-            if tensor.data_ptr() not in head:
-                digest.update(name.encode() + tensor.float().numpy().tobytes())
+        hash_backbone(loaded.model, digest)
         key = digest.hexdigest()
         if key not in self.features:
             self.features[key], _ = predict_logits(Features(loaded.model), self.batches(loaded), dtype)

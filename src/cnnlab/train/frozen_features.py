@@ -92,15 +92,21 @@ def feature_key(model: nn.Module, data: Dataset, dtype: torch.dtype, channels_la
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps([CACHE_VERSION, type(model).__name__, str(dtype), data.mean, data.std,
                               channels_last]).encode())
+    hash_backbone(model, digest)
+    for split in (data.train, data.val):
+        digest.update(raw_bytes(split.images))
+        digest.update(raw_bytes(split.labels))
+    return digest.hexdigest()
+
+
+def hash_backbone(model: nn.Module, digest: hashlib.blake2b) -> None:
+    """Feed the backbone's weights and buffers, by name, into `digest` (the head's are left out: it is new in every
+    run, and features do not depend on it)."""
     head = {param.data_ptr() for module in head_modules(model) for param in module.parameters()}
     for name, tensor in model.state_dict().items():
         if tensor.data_ptr() not in head:
             digest.update(name.encode())
             digest.update(raw_bytes(tensor))
-    for split in (data.train, data.val):
-        digest.update(raw_bytes(split.images))
-        digest.update(raw_bytes(split.labels))
-    return digest.hexdigest()
 
 
 def raw_bytes(tensor: torch.Tensor) -> memoryview:
