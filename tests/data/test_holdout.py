@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from cnnlab.data.dataset import Dataset, ImageSet
-from cnnlab.data.holdout import fold_indices, fraction_indices, hold_out, parse_fold
+from cnnlab.data.holdout import fold_indices, fraction_indices, hold_out
+from cnnlab.settings.sections import parse_fold
 from cnnlab.errors import SettingError
 
 LABELS = torch.tensor([0] * 30 + [1] * 15 + [2] * 10)

@@ -14,17 +14,7 @@ from cnnlab.data.folder import FileList
 from cnnlab.data.multilabel import strata
 from cnnlab.data.stream import StreamSet
 from cnnlab.errors import SettingError
-
-
-def parse_fold(text: str) -> tuple[int, int]:
-    """`2/5` → (2, 5): the second of five folds, 1 ≤ k ≤ K, 2 ≤ K ≤ 100."""
-    k, _, total = text.partition("/")
-    if not (k.strip().isdigit() and total.strip().isdigit()):
-        raise SettingError("fold", f"{text!r} is not k/K (e.g. 2/5: the second of five folds)")
-    k, total = int(k), int(total)
-    if not 2 <= total <= 100 or not 1 <= k <= total:
-        raise SettingError("fold", f"{text!r} needs 2 ≤ K ≤ 100 folds and 1 ≤ k ≤ K")
-    return k, total
+from cnnlab.settings.sections import parse_fold
 
 
 def fold_indices(labels: torch.Tensor, folds: int, seed: int) -> list[list[int]]:

@@ -58,29 +58,43 @@ def evaluate_on(
     tta: str = "none", split: str | None = None,
 ) -> dict:
     """Metrics of a loaded model on a dataset's test split (or `split`: see Dataset.split), with PNG and JSON files
-    in `out` (default: RUN/eval): accuracy, per class, calibration (ECE, NLL, Brier, reliability diagram) and the
-    accuracy/coverage curve of abstaining below a confidence."""
-    if loaded.record.multi_label:
-        return evaluate_labels(loaded, dataset, out, top_losses, workers, tta, split)
+    in `out` (default: RUN/eval): a classifier's (class_metrics) or a multi-label model's (label_metrics)."""
     split, images = dataset.split(split)
-    batches = batch_source(images, 256, workers=workers)
-    logits, labels, worst = logits_and_worst(loaded, batches, top_losses, tta)
-    report = class_report(logits, labels)
-    probabilities = logits.double().softmax(1)
-    bins = reliability(probabilities, labels)
-    coverage = coverage_curve(probabilities, labels)
+    logits, labels, worst = logits_and_worst(loaded, batch_source(images, 256, workers=workers), top_losses, tta)
     out = Path(out) if out else loaded.home / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    predicted = logits.argmax(1)
-    captions = [
-        f"{loaded.classes[labels[i]]}→{loaded.classes[predicted[i]]}\nloss {loss:.2f}" for loss, i, _ in worst
-    ]
+    measure = label_metrics if loaded.record.multi_label else class_metrics
+    metrics, files = measure(loaded, logits, labels, worst, out, f"{dataset.name} {split}", images is dataset.val)
     result = {
         "checkpoint": str(loaded.path),
         "data": dataset.name,
         "split": split,
         "images": len(labels),
         "tta": tta,
+        **metrics,
+        "skipped": [{"file": path, "reason": reason} for path, reason in dataset.skipped],
+        "files": {**files, "metrics_json": str(out / "metrics.json")},
+    }
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+Worst = list[tuple[float, int, torch.Tensor]]
+
+
+def class_metrics(loaded: LoadedModel, logits: torch.Tensor, labels: torch.Tensor, worst: Worst, out: Path,
+                  title: str, _on_val: bool) -> tuple[dict, dict]:
+    """A classifier's metrics and files: accuracy, per class, calibration (ECE, NLL, Brier, reliability diagram),
+    the accuracy/coverage curve of abstaining below a confidence, the confusion matrix and the top losses."""
+    report = class_report(logits, labels)
+    probabilities = logits.double().softmax(1)
+    bins = reliability(probabilities, labels)
+    coverage = coverage_curve(probabilities, labels)
+    predicted = logits.argmax(1)
+    captions = [
+        f"{loaded.classes[labels[i]]}→{loaded.classes[predicted[i]]}\nloss {loss:.2f}" for loss, i, _ in worst
+    ]
+    metrics = {
         "top1": report.accuracy,
         "top5": report.top5,
         "balanced_accuracy": report.balanced_accuracy,
@@ -93,43 +107,34 @@ def evaluate_on(
             for name, p, r, f, s in zip(loaded.classes, report.precision, report.recall, report.f1, report.support)
         },
         "most_confused": [{"true": t, "predicted": p, "count": n} for t, p, n in most_confused(report.confusion, loaded.classes)],
-        "skipped": [{"file": path, "reason": reason} for path, reason in dataset.skipped],
-        "files": {
-            "confusion_matrix_png": str(save_confusion_matrix(report.confusion, loaded.classes, out / "confusion_matrix.png",
-                                                              f"{dataset.name}: top-1 {report.accuracy:.2%}")),
-            "top_losses_png": str(save_image_grid(torch.stack([image for _, _, image in worst]), captions, out / "top_losses.png",
-                                                  "top losses (true→predicted)")),
-            "reliability_png": str(save_reliability_diagram(
-                bins.edges, bins.counts, bins.confidence, bins.accuracy, out / "reliability.png",
-                f"{dataset.name} {split}: ECE {expected_calibration_error(probabilities, labels):.2%}, "
-                f"temperature {loaded.record.temperature:.3g}")),
-            "coverage_png": str(save_coverage_curve([r["coverage"] for r in coverage], [r["accuracy"] for r in coverage],
-                                                    [r["min_confidence"] for r in coverage], out / "coverage.png",
-                                                    f"{dataset.name} {split}: abstaining below a confidence")),
-            "confusion_matrix_json": str(out / "confusion_matrix.json"),
-            "metrics_json": str(out / "metrics.json"),
-        },
     }
     (out / "confusion_matrix.json").write_text(json.dumps({"classes": loaded.classes, "matrix": report.confusion}) + "\n")
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    files = {
+        "confusion_matrix_png": str(save_confusion_matrix(report.confusion, loaded.classes, out / "confusion_matrix.png",
+                                                          f"{title}: top-1 {report.accuracy:.2%}")),
+        "top_losses_png": str(save_image_grid(torch.stack([image for _, _, image in worst]), captions, out / "top_losses.png",
+                                              "top losses (true→predicted)")),
+        "reliability_png": str(save_reliability_diagram(
+            bins.edges, bins.counts, bins.confidence, bins.accuracy, out / "reliability.png",
+            f"{title}: ECE {expected_calibration_error(probabilities, labels):.2%}, "
+            f"temperature {loaded.record.temperature:.3g}")),
+        "coverage_png": str(save_coverage_curve([r["coverage"] for r in coverage], [r["accuracy"] for r in coverage],
+                                                [r["min_confidence"] for r in coverage], out / "coverage.png",
+                                                f"{title}: abstaining below a confidence")),
+        "confusion_matrix_json": str(out / "confusion_matrix.json"),
+    }
+    return metrics, files
 
 
-def evaluate_labels(
-    loaded: LoadedModel, dataset: Dataset, out: str | Path | None = None, top_losses: int = 24, workers: int = 4,
-    tta: str = "none", split: str | None = None,
-) -> dict:
-    """A multi-label model's metrics on a split (as evaluate_on's): per-label average precision, mAP, precision,
-    recall and F1 at the record's per-label thresholds (tuned on the validation split during training) and at 0.5,
-    their micro and macro means, exact-match and per-label accuracy, and the top losses."""
-    split, images = dataset.split(split)
-    logits, labels, worst = logits_and_worst(loaded, batch_source(images, 256, workers=workers), top_losses, tta)
+def label_metrics(loaded: LoadedModel, logits: torch.Tensor, labels: torch.Tensor, worst: Worst, out: Path,
+                  _title: str, on_val: bool) -> tuple[dict, dict]:
+    """A multi-label model's metrics and files: per-label average precision, mAP, precision, recall and F1 at the
+    record's per-label thresholds (tuned on the validation split during training) and at 0.5, their micro and macro
+    means, exact-match and per-label accuracy, and the top losses."""
     probabilities = loaded.probabilities(logits.double())
     thresholds = torch.tensor(loaded.record.label_thresholds())
     report = label_report(probabilities, labels, thresholds)
     at_half = label_report(probabilities, labels, torch.full_like(thresholds, DEFAULT_THRESHOLD))
-    out = Path(out) if out else loaded.home / "eval"
-    out.mkdir(parents=True, exist_ok=True)
     names = loaded.classes
 
     def shown(row: torch.Tensor) -> str:
@@ -137,12 +142,7 @@ def evaluate_labels(
 
     captions = [f"true {shown(labels[i])}\nanswered {shown(probabilities[i] >= thresholds)}\nloss {loss:.2f}"
                 for loss, i, _ in worst]
-    result = {
-        "checkpoint": str(loaded.path),
-        "data": dataset.name,
-        "split": split,
-        "images": len(labels),
-        "tta": tta,
+    metrics = {
         "multi_label": True,
         "map": report.map,
         "micro_f1": report.micro_f1,
@@ -150,7 +150,7 @@ def evaluate_labels(
         "exact_match": report.exact_match,
         "label_accuracy": report.label_accuracy,
         "thresholds": "tuned" if loaded.record.thresholds is not None else "0.5 (none tuned)",
-        "thresholds_tuned_on_this_split": loaded.record.thresholds is not None and images is dataset.val,
+        "thresholds_tuned_on_this_split": loaded.record.thresholds is not None and on_val,
         "at_0.5": {"micro_f1": at_half.micro_f1, "macro_f1": at_half.macro_f1, "exact_match": at_half.exact_match},
         "per_label": {
             name: {"average_precision": ap if math.isfinite(ap) else None, "threshold": t, "precision": p, "recall": r,
@@ -158,12 +158,7 @@ def evaluate_labels(
             for name, ap, t, p, r, f, n in zip(names, report.average_precision, report.thresholds, report.precision,
                                                report.recall, report.f1, report.support)
         },
-        "skipped": [{"file": path, "reason": reason} for path, reason in dataset.skipped],
-        "files": {
-            "top_losses_png": str(save_image_grid(torch.stack([image for _, _, image in worst]), captions,
-                                                  out / "top_losses.png", "top losses (true, answered)")),
-            "metrics_json": str(out / "metrics.json"),
-        },
     }
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    files = {"top_losses_png": str(save_image_grid(torch.stack([image for _, _, image in worst]), captions,
+                                                   out / "top_losses.png", "top losses (true, answered)"))}
+    return metrics, files

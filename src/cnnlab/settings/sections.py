@@ -21,11 +21,15 @@ def check_freeze(value: str) -> None:
         raise SettingError("freeze", f"{value!r} is not one of: none, backbone, or a number of stages (e.g. 2)")
 
 
-def check_fold(value: str) -> None:
-    """k/K: fold k of K."""
-    from cnnlab.data.holdout import parse_fold  # the data package imports the settings
-
-    parse_fold(value)
+def parse_fold(text: str) -> tuple[int, int]:
+    """The `fold` setting: `2/5` → (2, 5): the second of five folds, 1 ≤ k ≤ K, 2 ≤ K ≤ 100."""
+    k, _, total = text.partition("/")
+    if not (k.strip().isdigit() and total.strip().isdigit()):
+        raise SettingError("fold", f"{text!r} is not k/K (e.g. 2/5: the second of five folds)")
+    k, total = int(k), int(total)
+    if not 2 <= total <= 100 or not 1 <= k <= total:
+        raise SettingError("fold", f"{text!r} needs 2 ≤ K ≤ 100 folds and 1 ≤ k ≤ K")
+    return k, total
 
 
 def check_separator(value: str) -> None:
@@ -90,7 +94,7 @@ class DataSettings(Section):
         "split (which `calibrate` never touches).", above=0, below=1)
     fold: str | None = setting(
         None, "Validate on fold k of a stratified K-fold of the training images, as k/K (e.g. 2/5); the test split "
-        "stays out (cross-validation trains every fold).", check=check_fold)
+        "stays out (cross-validation trains every fold).", check=parse_fold)
     stream: bool | None = setting(
         None, "Read a folder's images from disk every epoch (default: only when too large for memory).")
     workers: int = setting(4, "Processes that read a folder's images when streaming from disk.", min=0, max=256)
