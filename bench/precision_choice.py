@@ -3,6 +3,9 @@ core while the choice is made `--tries` times for each model, as `cnnlab train` 
 run's own model, timed in fp32 and bf16 in turns). Writes bench/results/precision_choice.json.
 
     python bench/precision_choice.py --tries 10
+
+On a CPU without bf16 units the choice is fp32 without a timing; the JSON then holds one timed round per model
+(`unchosen_bf16_speedup`) to show what bf16 would have cost.
 """
 
 import argparse
@@ -69,6 +72,9 @@ def main() -> None:
                 print(f"{name}: {tries[-1]}", flush=True)
             results[name] = {"input": list(shape), "tries": tries,
                              "bf16_chosen": sum(t["dtype"] == "bfloat16" for t in tries)}
+            if not cpu_has_bf16_units():  # no try timed anything: one round says what bf16 would have cost here
+                results[name]["unchosen_bf16_speedup"] = step_speedups(model, probe_batch(BATCH, shape), 10, cpu,
+                                                                       rounds=1)[0]
     finally:
         wall, used = time.perf_counter() - started, cpu_seconds(load.pid) - load_cpu
         load.terminate()
