@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from cnnlab.cli.console import console
+from cnnlab.settings.sections import READERS
 
 EPILOG = (
     "Examples:\n\n  cnnlab train --data ~/cifar10 --holdout 0.1 --name net   # keeps validation images apart\n\n"
@@ -17,7 +18,7 @@ EPILOG = (
 
 def calibrate(
     run: str = typer.Argument(..., help="Run directory."),
-    workers: int = typer.Option(4, min=0, help="Processes that read images when the data streams from disk."),
+    workers: int = typer.Option(READERS, min=0, help="Processes that read images when the data streams from disk."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Temperature scaling: fit T on the validation split, store it in the run; ECE, NLL, Brier before and after."""

@@ -17,7 +17,7 @@ from cnnlab.evaluation.coverage import coverage_curve
 from cnnlab.evaluation.metrics import class_report, most_confused
 from cnnlab.evaluation.multilabel import DEFAULT_THRESHOLD, label_report
 from cnnlab.inference.loaded import LoadedModel, load_model
-from cnnlab.settings.sections import check_value
+from cnnlab.settings.sections import READERS, check_value
 from cnnlab.viz.plots import (save_confusion_matrix, save_coverage_curve, save_image_grid,
                               save_reliability_diagram)
 
@@ -43,7 +43,7 @@ def logits_and_worst(
 
 def evaluate_run(
     run: str | Path, data: str | None = None, data_dir: str | None = None, out: str | Path | None = None,
-    top_losses: int = 24, workers: int = 4, tta: str = "none", split: str | None = None,
+    top_losses: int = 24, workers: int = READERS, tta: str = "none", split: str | None = None,
 ) -> dict:
     """Metrics of a run's model on its own evaluation split (or on `data`), with PNG and JSON files in `out`;
     `tta` (none, flip, shift) averages the logits over test-time views as training's last epoch does; `split` (val,
@@ -54,7 +54,7 @@ def evaluate_run(
 
 
 def evaluate_on(
-    loaded: LoadedModel, dataset: Dataset, out: str | Path | None = None, top_losses: int = 24, workers: int = 4,
+    loaded: LoadedModel, dataset: Dataset, out: str | Path | None = None, top_losses: int = 24, workers: int = READERS,
     tta: str = "none", split: str | None = None,
 ) -> dict:
     """Metrics of a loaded model on a dataset's test split (or `split`: see Dataset.split), with PNG and JSON files

@@ -13,6 +13,7 @@ from cnnlab.evaluation.evaluate import evaluate_on
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.run.checkpoint import read_settings
 from cnnlab.run.directory import RunDir
+from cnnlab.settings.sections import READERS
 from cnnlab.viz.curves import save_curves
 from cnnlab.viz.filters import save_filters
 from cnnlab.viz.gradcam import grad_cam
@@ -147,7 +148,7 @@ def summary_rows(loaded: LoadedModel) -> tuple[list[list[object]], str]:
                   f"{totals.flops / 1e6:,.1f} MFLOPs per image at {'x'.join(map(str, loaded.input_shape))}")
 
 
-def write_report(run: str | Path, out: str | Path | None = None, samples: int = 8, workers: int = 4) -> Path:
+def write_report(run: str | Path, out: str | Path | None = None, samples: int = 8, workers: int = READERS) -> Path:
     """Evaluate a run and write its report: one HTML file with every picture inlined (default RUN/report.html)."""
     loaded = load_model(run)
     run_dir = RunDir.open(loaded.home)

@@ -14,6 +14,7 @@ from cnnlab.evaluation.evaluate import logits_and_worst
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.run.directory import RunDir
+from cnnlab.settings.sections import READERS
 
 BOUNDS = (0.05, 20.0)  # temperatures outside these mean the logits carry no usable confidence
 
@@ -47,7 +48,7 @@ def store_temperature(loaded: LoadedModel, temperature: float) -> list[Path]:
     return [*written, run.path / "config.json"]
 
 
-def calibrate_run(run: str | Path, workers: int = 4) -> dict:
+def calibrate_run(run: str | Path, workers: int = READERS) -> dict:
     """Fit a run's temperature on its validation images (held out of training; never its test split), store it in
     its model record, and report ECE, NLL and Brier before and after, on validation and (when there is one) test."""
     loaded = load_model(run)

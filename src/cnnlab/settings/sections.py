@@ -7,12 +7,15 @@ split) in data/pipeline.py, both with one-line errors naming the setting.
 """
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cnnlab.errors import SettingError
 from cnnlab.settings.field import check_field, check_section, declared, setting
 from cnnlab.settings.recipes import RECIPES
+
+READERS = min(4, os.cpu_count() or 1)  # processes that read streamed images: 4, never more than the cores
 
 
 def check_freeze(value: str) -> None:
@@ -97,7 +100,8 @@ class DataSettings(Section):
         "stays out (cross-validation trains every fold).", check=parse_fold)
     stream: bool | None = setting(
         None, "Read a folder's images from disk every epoch (default: only when too large for memory).")
-    workers: int = setting(4, "Processes that read a folder's images when streaming from disk.", min=0, max=256)
+    workers: int = setting(READERS, "Processes that read a folder's images when streaming from disk (default: 4, "
+                           "at most the CPU's cores).", min=0, max=256)
 
 
 @dataclass(frozen=True)
