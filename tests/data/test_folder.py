@@ -9,6 +9,8 @@ from cnnlab.data.folder import list_files, scan_folder
 from cnnlab.data.sources import load_dataset
 from cnnlab.errors import CnnlabError
 
+from conftest import write_colour_images
+
 
 def test_everything_that_is_not_an_image_is_named_with_its_reason(colour_folder):
     red = colour_folder / "train" / "red"
@@ -49,5 +51,19 @@ def test_a_folder_of_one_class_is_refused(tmp_path):
 def test_an_evaluation_tree_may_hold_fewer_classes(colour_folder):
     for name in ("green", "blue"):
         shutil.rmtree(colour_folder / "test" / name)
-    classes, _, val, own = scan_folder(colour_folder)
-    assert classes == ["blue", "green", "red"] and set(val.labels) == {2} and own
+    scan = scan_folder(colour_folder)
+    assert scan.classes == ["blue", "green", "red"] and set(scan.val.labels) == {2} and scan.own_split
+
+
+def test_val_and_test_trees_side_by_side_keep_validation_and_test_apart(tmp_path):
+    for split, count, seed in (("train", 5, 1), ("val", 2, 2), ("test", 3, 3)):
+        write_colour_images(tmp_path / split, per_class=count, seed=seed, size=16)
+    data = load_dataset(str(tmp_path))
+    assert (len(data.train), len(data.val), len(data.test)) == (15, 6, 9) and not data.own_split
+    assert data.split() == ("test", data.test)
+    only_test = tmp_path / "two"
+    only_test.mkdir()
+    for split in ("train", "test"):
+        (tmp_path / split).rename(only_test / split)
+    two = load_dataset(str(only_test))
+    assert two.test is None and two.own_split and len(two.val) == 9

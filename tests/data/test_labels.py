@@ -7,6 +7,7 @@ import shutil
 import pytest
 import torch
 
+from cnnlab.data.holdout import hold_out
 from cnnlab.data.labels import LabelFile, read_labels
 from cnnlab.data.sources import load_dataset
 from cnnlab.errors import CnnlabError, SettingError
@@ -49,6 +50,18 @@ def test_a_split_column_gives_the_split_and_a_chosen_label_column_the_classes(tm
                       [(p, "ignored", c, s) for p, c, s in rows])
     data = load_dataset(str(root), labels=LabelFile(str(table), label_column="colour", split_column="part"))
     assert data.own_split and (len(data.train), len(data.val)) == (12, 6) and data.classes == ["blue", "green", "red"]
+
+
+def test_val_and_test_rows_stay_apart_and_holding_out_more_is_refused(tmp_path):
+    root, rows = flat_folder(tmp_path)  # per class: 2 test rows, 4 train rows, of which 1 becomes val below
+    parts = [(p, c, "val" if i % 6 == 1 else s) for i, (p, c, s) in enumerate(rows)]
+    table = write_csv(tmp_path / "labels.csv", ["path", "label", "split"], parts)
+    data = load_dataset(str(root), labels=LabelFile(str(table), split_column="split"))
+    assert (len(data.train), len(data.val), len(data.test)) == (9, 3, 6) and not data.own_split
+    assert data.split()[0] == "test" and len(data.split("val")[1]) == 3
+    assert sorted(data.test.labels.tolist()) == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(SettingError, match="holdout.*nothing to hold out"):
+        hold_out(data, 0.2, None, 0)
 
 
 def test_every_row_that_cannot_be_used_is_named_with_its_number(tmp_path, heard):

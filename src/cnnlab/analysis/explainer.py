@@ -67,8 +67,8 @@ def example_images(loaded: LoadedModel, per_class: int = 4, limit: int = 60) -> 
     root = SAMPLE_DIR if source == "sample" else Path(source)
     if not root.is_dir():  # a named dataset (cifar10...): its files are not image files to pick from
         return Examples(torch.empty(0, *loaded.input_shape, dtype=torch.uint8), [], [])
-    classes, _, evaluation, _ = scan_folder(root, settings.data.val_split if settings else None,
-                                            settings.run.seed if settings else 0)
+    scan = scan_folder(root, settings.data.val_split if settings else None, settings.run.seed if settings else 0)
+    classes, evaluation = scan.classes, scan.val
     chosen: list[int] = []
     for label in range(len(classes)):
         chosen += [i for i, y in enumerate(evaluation.labels) if y == label][:per_class]

@@ -1,9 +1,10 @@
-"""Image folders: one sub-folder per class, either split into train/ and val/ (or test/) or one tree to split."""
+"""Image folders: one sub-folder per class, either split into train/ and val/ (or test/, or both) or one tree to split."""
 
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -11,7 +12,8 @@ from cnnlab.data.decode import is_image_path, shown
 from cnnlab.data.multilabel import strata
 from cnnlab.errors import CnnlabError, SettingError
 
-EVAL_SPLIT_NAMES = ("val", "valid", "validation", "test")
+VAL_SPLIT_NAMES = ("val", "valid", "validation")
+EVAL_SPLIT_NAMES = (*VAL_SPLIT_NAMES, "test")
 DEFAULT_VAL_SPLIT = 0.1  # held out of each class of a folder without its own evaluation tree
 
 
@@ -23,6 +25,17 @@ class FileList:
     paths: list[Path] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Scan(NamedTuple):
+    """A folder's classes and files by split: `val` is the evaluation split, the data's own when `own_split`; `test`
+    is set only where the data brings validation and test images apart (then `val` holds the validation ones)."""
+
+    classes: list[str]
+    train: FileList
+    val: FileList
+    own_split: bool
+    test: FileList | None = None
 
 
 def evenly_spaced(count: int, limit: int) -> list[int]:
@@ -110,24 +123,29 @@ def split_files(files: FileList, fraction: float, seed: int) -> tuple[FileList, 
     return train, val
 
 
-def scan_folder(root: str | Path, val_split: float | None = None, seed: int = 0
-                ) -> tuple[list[str], FileList, FileList, bool]:
-    """Classes, train and evaluation files of a folder, and whether the evaluation split is the folder's own: its
-    train/ and val|test/ trees, or else a seeded split of one tree with `val_split` (default 0.1) of each class held
-    out. A `val_split` for a folder with its own split is refused."""
+def scan_folder(root: str | Path, val_split: float | None = None, seed: int = 0) -> Scan:
+    """A folder's classes and files: its train/ and val/ or test/ trees (both: validation and test apart), or else a
+    seeded split of one tree with `val_split` (default 0.1) of each class held out. A `val_split` for a folder with
+    its own split is refused."""
     root = Path(root).expanduser()
-    eval_dir = next((root / n for n in EVAL_SPLIT_NAMES if (root / n).is_dir()), None)
-    if (root / "train").is_dir() and eval_dir is not None:
+    val_dir = next((root / n for n in VAL_SPLIT_NAMES if (root / n).is_dir()), None)
+    test_dir = root / "test" if (root / "test").is_dir() else None
+    if (root / "train").is_dir() and (val_dir or test_dir):
         if val_split is not None:
             raise SettingError("val_split", f"applies to a folder without a val/ or test/ tree; {root} has its own")
         classes = training_classes(root / "train")
-        missing = sorted(set(find_classes(eval_dir)) - set(classes))
-        if missing:
-            raise CnnlabError(f"{eval_dir} has classes not in {root / 'train'}: {', '.join(missing)}")
-        return classes, list_files(root / "train", classes), list_files_present(eval_dir, classes), True
+        for tree in (val_dir, test_dir):
+            missing = sorted(set(find_classes(tree)) - set(classes)) if tree else []
+            if missing:
+                raise CnnlabError(f"{tree} has classes not in {root / 'train'}: {', '.join(missing)}")
+        train = list_files(root / "train", classes)
+        if val_dir and test_dir:
+            return Scan(classes, train, list_files_present(val_dir, classes), False,
+                        list_files_present(test_dir, classes))
+        return Scan(classes, train, list_files_present(val_dir or test_dir, classes), True)
     classes = training_classes(root)
     train, val = split_files(list_files(root, classes), DEFAULT_VAL_SPLIT if val_split is None else val_split, seed)
-    return classes, train, val, False
+    return Scan(classes, train, val, False)
 
 
 def list_files_present(root: Path, classes: list[str]) -> FileList:

@@ -58,6 +58,10 @@ def hold_out(dataset: Dataset, holdout: float | None, fold: str | None, seed: in
     evaluation split kept as the test split; the dataset itself when neither is asked for."""
     if holdout is None and fold is None:
         return dataset
+    if dataset.test is not None:
+        raise SettingError("holdout" if holdout is not None else "fold",
+                           f"{dataset.name} brings its own validation images beside its test images (val/ and test/ "
+                           "trees, or val and test rows): there is nothing to hold out")
     labels = dataset.train.labels
     if fold is not None:
         k, folds = parse_fold(fold)

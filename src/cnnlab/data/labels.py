@@ -11,14 +11,14 @@ from pathlib import Path
 
 from cnnlab import events
 from cnnlab.data.decode import is_image_path, shown
-from cnnlab.data.folder import DEFAULT_VAL_SPLIT, FileList, split_files
+from cnnlab.data.folder import DEFAULT_VAL_SPLIT, FileList, Scan, split_files
 from cnnlab.data.multilabel import multi_hot
 from cnnlab.errors import CnnlabError, SettingError
 from cnnlab.settings import DataSettings
 
 PATH_COLUMNS = ("path", "file", "filename", "file_name", "image", "image_path", "img", "id", "image_id")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "y", "tags")
-SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "val",
+SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test",
           "eval": "val"}
 
 
@@ -73,10 +73,10 @@ def label_names(cell: str, separator: str | None) -> list[str]:
     return list(dict.fromkeys(piece.strip() for piece in pieces if piece.strip()))
 
 
-def read_labels(root: Path, labels: LabelFile, val_split: float | None, seed: int
-                ) -> tuple[list[str], FileList, FileList, bool]:
-    """Classes, train and evaluation files of a labelled folder, and whether the split came from the file. A
-    multi-label file's labels are multi-hot rows (see multilabel.py)."""
+def read_labels(root: Path, labels: LabelFile, val_split: float | None, seed: int) -> Scan:
+    """A labelled folder's classes and files (as scan_folder's): the split column's train, val and test rows (val
+    and test both: validation and test apart), else `val_split` of each class held out. A multi-label file's labels
+    are multi-hot rows (see multilabel.py)."""
     table = Path(labels.file).expanduser()
     header, rows = read_table(table)
     path_column = column(header, labels.path_column, PATH_COLUMNS, "path", "path_column")
@@ -117,15 +117,17 @@ def read_labels(root: Path, labels: LabelFile, val_split: float | None, seed: in
         raise CnnlabError(f"{shown(table)}: " + (f"one label ({classes[0]}): a classifier needs two or more" if classes
                                                  else "no image has a label"))
     index = {label: i for i, label in enumerate(classes)}
-    files = {part: FileList() for part in ("train", "val")}
+    files = {part: FileList() for part in ("train", "val", "test")}
     for file, names, split, _ in kept:
         files[split].paths.append(file)
         files[split].labels.append(multi_hot({index[n] for n in names}, len(classes)) if multi else index[names[0]])
     files["train"].skipped.extend(skipped)
     if split_column is not None:
-        return classes, files["train"], files["val"], True
+        if files["val"].paths and files["test"].paths:
+            return Scan(classes, files["train"], files["val"], False, files["test"])
+        return Scan(classes, files["train"], files["val"] if files["val"].paths else files["test"], True)
     train, val = split_files(files["train"], DEFAULT_VAL_SPLIT if val_split is None else val_split, seed)
-    return classes, train, val, False
+    return Scan(classes, train, val, False)
 
 
 def is_multi_label(labels: LabelFile, kept: list[tuple[Path, list[str], str, str]], table: Path) -> bool:

@@ -74,8 +74,8 @@ def load_folder(
 ) -> Dataset:
     """An image folder, in memory or (stream=True, or when too large for memory) streamed from disk.
 
-    A folder with train/ and val/ (or test/) trees keeps that split, and a `val_split` for it is refused; one tree is
-    split per class by `val_split` (default 0.1) with `seed`. `size` is decode_image's: an int resizes the short side
+    A folder with train/ and val/ (or test/) trees keeps that split (with both, validation and test apart), and a
+    `val_split` for it is refused; one tree is split per class by `val_split` (default 0.1) with `seed`. `size` is decode_image's: an int resizes the short side
     and centre-crops a square, (H, W) resizes exactly. Without it, images keep their own size when they all share one,
     else they are resized to a common one. Without `channels`, grey images (every one of a sample of headers) are
     kept grey, one channel, and others RGB. Mean/std are computed on the training images (a sample when streaming).
@@ -83,7 +83,8 @@ def load_folder(
     """
     root = Path(root).expanduser()
     scan = read_labels(root, labels, val_split, seed) if labels else scan_folder(root, val_split, seed)
-    classes, train_files, val_files, own_split = scan
+    train_files = scan.train
+    evaluated = [files for files in (scan.val, scan.test) if files is not None]
     probes = probe_sizes(sample_files(train_files, SIZE_PROBES).paths)
     if not probes:
         raise CnnlabError(f"none of the {len(train_files.paths)} image files could be read")
@@ -93,23 +94,24 @@ def load_folder(
     channels = channels or (1 if grey else 3)
     size = size or common_size(probes)
     shape = (size, size) if isinstance(size, int) else tuple(size)
-    skipped = sorted(set(train_files.skipped + val_files.skipped))
     if stream is None:
-        stream = decoded_bytes(len(train_files.paths) + len(val_files.paths), channels, shape) > memory_budget()
+        images = len(train_files.paths) + sum(len(files.paths) for files in evaluated)
+        stream = decoded_bytes(images, channels, shape) > memory_budget()
         if stream:
             events.note(f"{root.name}: too large to hold in memory at {shape[1]}x{shape[0]}: streaming from disk")
     if stream:
-        train, val = StreamSet(train_files, channels, shape), StreamSet(val_files, channels, shape)
+        train, *held = (StreamSet(files, channels, shape) for files in (train_files, *evaluated))
         mean, std = channel_stats(decode_split(sample_files(train_files, STATS_SAMPLE), channels, size, "sample").images)
-        return Dataset(root.name, classes, train, val, mean, std, skipped, own_split)
-    train = decode_split(train_files, channels, size, f"{root.name} train")
-    val = decode_split(val_files, channels, size, f"{root.name} val")
-    empty = [c for c, n in zip(classes, label_counts(train.labels, len(classes)).tolist()) if n == 0]
-    if empty:
-        raise CnnlabError(f"classes with no usable training images: {', '.join(empty)}")
-    mean, std = channel_stats(train.images)
-    skipped = sorted(set(train_files.skipped + val_files.skipped))
-    return Dataset(root.name, classes, train, val, mean, std, skipped, own_split)
+    else:
+        train, *held = (decode_split(files, channels, size, f"{root.name} {name}")
+                        for files, name in zip((train_files, *evaluated), ("train", "val", "test")))
+        empty = [c for c, n in zip(scan.classes, label_counts(train.labels, len(scan.classes)).tolist()) if n == 0]
+        if empty:
+            raise CnnlabError(f"classes with no usable training images: {', '.join(empty)}")
+        mean, std = channel_stats(train.images)
+    skipped = sorted({entry for files in (train_files, *evaluated) for entry in files.skipped})  # decoding adds some
+    return Dataset(root.name, scan.classes, train, held[0], mean, std, skipped, scan.own_split,
+                   held[1] if len(held) > 1 else None)
 
 
 def common_size(probes: list[tuple[int, int, bool]]) -> int | tuple[int, int]:

