@@ -21,10 +21,14 @@ import torch
 
 from cnnlab.models import create_model
 from cnnlab.train.assemble import probe_batch
+from cnnlab.train.defaults import CPU_SIZE, TRANSFER, TRANSFER_STEPS
 from cnnlab.train.precision import ROUNDS, cpu_has_bf16_units, pick_dtype, step_speedups
 
-BATCH = 128  # the run's batch size, which the probe's batch never exceeds
-MODELS = {"simplecnn": (3, 32, 32), "fast": (3, 32, 32), "resnet18": (3, 128, 128), "efficientnet_lite0": (3, 224, 224)}
+# each case: the model, its input and the run's batch size (which the probe's batch never exceeds); the last is what
+# `cnnlab train --data FOLDER` chooses for a folder of photos (defaults.TRANSFER at CPU_SIZE, its batch size)
+CASES = {"simplecnn": ("simplecnn", (3, 32, 32), 128), "fast": ("fast", (3, 32, 32), 128),
+         "resnet18": ("resnet18", (3, 128, 128), 128), "efficientnet_lite0": ("efficientnet_lite0", (3, 224, 224), 128),
+         "efficientnet_lite0 as auto chooses it": (TRANSFER, (3, CPU_SIZE, CPU_SIZE), TRANSFER_STEPS["batch_size"])}
 LOAD = """
 import torch
 torch.set_num_threads({threads})
@@ -57,8 +61,8 @@ def main() -> None:
     started, load_cpu = time.perf_counter(), cpu_seconds(load.pid)
     results = {}
     try:
-        for name, shape in MODELS.items():
-            model = create_model(name, num_classes=10)
+        for name, (architecture, shape, batch) in CASES.items():
+            model = create_model(architecture, num_classes=10)
             if hasattr(model, "init_from_data"):
                 model.init_from_data(torch.randn(256, *shape))
             model = model.to(memory_format=torch.channels_last)
@@ -66,14 +70,14 @@ def main() -> None:
             for _ in range(args.tries):
                 measured = []
                 dtype = pick_dtype("auto", cpu, lambda: measured.append(
-                    step_speedups(model, probe_batch(BATCH, shape), 10, cpu)) or measured[-1])
+                    step_speedups(model, probe_batch(batch, shape), 10, cpu)) or measured[-1])
                 tries.append({"dtype": str(dtype).removeprefix("torch."), "round_speedups": measured[0] if measured
                               else None})
                 print(f"{name}: {tries[-1]}", flush=True)
             results[name] = {"input": list(shape), "tries": tries,
                              "bf16_chosen": sum(t["dtype"] == "bfloat16" for t in tries)}
             if not cpu_has_bf16_units():  # no try timed anything: one round says what bf16 would have cost here
-                results[name]["unchosen_bf16_speedup"] = step_speedups(model, probe_batch(BATCH, shape), 10, cpu,
+                results[name]["unchosen_bf16_speedup"] = step_speedups(model, probe_batch(batch, shape), 10, cpu,
                                                                        rounds=1)[0]
     finally:
         wall, used = time.perf_counter() - started, cpu_seconds(load.pid) - load_cpu
@@ -85,7 +89,7 @@ def main() -> None:
         "rule": f"with bf16 units, bf16 unless all {ROUNDS} timed rounds of a training step find it slower",
         "load": {"process": "fp32 2048x2048 matrix products on every core", "threads": threads,
                  "cpu_seconds": used, "wall_seconds": wall, "cores_kept_busy": used / wall},
-        "probe_batches": {name: probe_batch(BATCH, shape)[0] for name, shape in MODELS.items()}, "models": results,
+        "probe_batches": {name: probe_batch(batch, shape)[0] for name, (_, shape, batch) in CASES.items()}, "models": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
