@@ -26,7 +26,8 @@ from cnnlab.settings import resolve
 from ddp_record import record_run
 
 SCRIPT = Path(__file__).with_name("ddp_record.py")
-JOB_LIMIT_S = 300  # a job of a few steps takes about 30 s alone; on a loaded 2-core machine, minutes
+# a job of a few steps takes about 30 s alone; on a 2-core machine that others load, one took more than 300 s
+JOB_LIMIT_S = 900
 # how much later than rank 1 the restarted rank 0 starts: long enough for rank 1 to look for rank 0 first (when a
 # restarted group met in the keys torchrun's store kept from the dead one, rank 1 then dialled the dead rank 0)
 LATE_S = 3.0
