@@ -131,7 +131,7 @@ def group_store(world: World, timeout: float) -> dist.Store:
         name = uuid.uuid4().hex
         store.set(GROUP_KEY, name)
         for rank in range(1, world.size):
-            store.set(f"{GROUP_KEY}/welcome/{store.get(f'{GROUP_KEY}/{name}/{rank}').decode()}", name)
+            store.set(f"{GROUP_KEY}/welcome/{store.get(f'{GROUP_KEY}/join/{name}/{rank}').decode()}", name)
     else:
         ticket, asked, deadline = uuid.uuid4().hex, None, time.monotonic() + timeout
         welcome = f"{GROUP_KEY}/welcome/{ticket}"  # a name of this process alone: never left by an earlier try
@@ -140,11 +140,11 @@ def group_store(world: World, timeout: float) -> dist.Store:
                 raise CnnlabError(f"rank {world.rank}: rank 0 did not let it join within `dist_timeout` {timeout:g}s")
             name = store.get(GROUP_KEY).decode()  # waits for the first try's rank 0 to name one
             if name != asked:
-                store.set(f"{GROUP_KEY}/{name}/{world.rank}", ticket)
+                store.set(f"{GROUP_KEY}/join/{name}/{world.rank}", ticket)
                 asked = name
             time.sleep(GROUP_POLL_S)
         name = store.get(welcome).decode()
-    return dist.PrefixStore(f"{GROUP_KEY}/{name}/", store)
+    return dist.PrefixStore(f"{GROUP_KEY}/of/{name}/", store)
 
 
 def lost_contact(err: BaseException) -> bool:
