@@ -3,12 +3,14 @@
 Each trial runs `cnnlab train` as a 2-process torchrun job (`--standalone --max-restarts 3`, gloo, fp32) on the
 embedded sample (or its first --per-class images of each class, linked into a folder) with a checkpoint every
 --checkpoint-every steps, SIGKILLs one worker chosen at random as soon as the checkpoint before a random step is
-written, and lets torchrun restart the group (a job that ended before its kill was due is run again). Per trial: whether the job finished, the step resumed from, the steps done again (at most one
-checkpoint interval), the run directories made (1), the metrics rows (each epoch once), the final accuracy and how
-far the final weights are from the uninterrupted job's. Uninterrupted jobs with other seeds give the noise.
+written, and lets torchrun restart the group (a job that ended before its kill was due is run again). Per trial:
+whether the job finished, how many times torchrun restarted it, the step resumed from, at most how many steps were
+done again (the steps since the last checkpoint before the kill: fewer than the next checkpoint's step), the run
+directories made (1), the metrics rows (each epoch once), the final accuracy and how far the final weights are
+from the uninterrupted job's. Uninterrupted jobs with other seeds give the noise.
 
-    python bench/elastic_kill.py --trials 10 --epochs 3 --out bench/results/elastic_kill.json
-    python bench/elastic_kill.py --trials 10 --epochs 3 --per-class 50 --batch-size 50 --checkpoint-every 3
+    python bench/elastic_kill.py --trials 10 --epochs 4 --per-class 50 --batch-size 50 --checkpoint-every 3 \
+        --noise-seeds 1 --out bench/results/elastic_kill.json
 """
 
 import argparse
@@ -119,23 +121,28 @@ def trial(args: argparse.Namespace, out: Path, index: int, rng: random.Random, s
             pids = workers(job.pid)  # looked up before the kill is due: the kill itself is immediate
         if reached >= target - target % every and victim in pids:
             os.kill(pids[victim], signal.SIGKILL)
-            killed = reached
+            killed = checkpoint_step(out / name)  # read again: the last checkpoint before the kill
         time.sleep(0.02)
     try:
         output = job.communicate(timeout=JOB_LIMIT_S)[0]
     except subprocess.TimeoutExpired:
         job.kill()
         output = job.communicate()[0]
+    wall = time.monotonic() - started
     resumed = re.search(r"resuming .* after epoch (\d+)(?:, step (\d+) of epoch \d+)?", output)
     steps_per_epoch = steps // args.epochs
     resumed_step = int(resumed[1]) * steps_per_epoch + int(resumed[2] or 0) if resumed else None
+    # the job had done fewer steps at the kill than the next checkpoint's (not yet written), at most every - 1 more
+    redone = killed + every - 1 - resumed_step if resumed and killed is not None else None
     logged = [r["epoch"] for r in rows(out / name)]
     runs_made = [p.name for p in out.iterdir() if p.name.startswith(name)]
     result = {
         "trial": index, "finished": job.returncode == 0, "killed_rank": victim, "killed": killed is not None,
         "target_step": target, "checkpoint_step_at_kill": killed, "resumed_from_step": resumed_step,
-        "steps_redone_at_most": every,
-        "epochs_lost": round(every / steps_per_epoch, 3), "run_dirs": runs_made,
+        "restarts": max((int(n) for n in re.findall(r"\(restart (\d+)\)", output)), default=0),
+        "steps_redone_at_most": redone,
+        "epochs_lost_at_most": round(redone / steps_per_epoch, 3) if redone is not None else None,
+        "wall_s": round(wall, 1), "run_dirs": runs_made,
         "rows_complete": logged == list(range(1, args.epochs + 1)), "epochs_logged": logged,
     }
     if job.returncode == 0:
@@ -186,7 +193,11 @@ def write_report(args: argparse.Namespace, straight: list[dict], trials: list[di
         "finished": f"{len(done)}/{len(trials)}",
         "rows_complete": f"{sum(t.get('rows_complete', False) for t in trials)}/{len(trials)}",
         "one_run_dir": f"{sum(len(t.get('run_dirs', [])) == 1 for t in trials)}/{len(trials)}",
-        "max_epochs_lost": max((t["epochs_lost"] for t in done), default=None),
+        "max_epochs_lost": max((t["epochs_lost_at_most"] for t in done if t["epochs_lost_at_most"] is not None),
+                               default=None),
+        "resumed_from_the_last_checkpoint":
+            f"{sum(t['resumed_from_step'] == t['checkpoint_step_at_kill'] for t in trials)}/{len(trials)}",
+        "restarts": [t["restarts"] for t in trials],
         "val_acc_trials": [min(accuracies, default=None), max(accuracies, default=None)],
         "val_acc_uninterrupted_same_seed": straight[0]["val_acc"],
         "val_acc_uninterrupted_other_seeds": [s["val_acc"] for s in straight[1:]],

@@ -2,16 +2,18 @@
 parameters after every step, the epoch rows and which file-writing calls this process made. Imported by the
 tests, and run by torchrun as each rank's script:
 
-    torchrun ... tests/train/ddp_record.py SETTINGS.json OUT_DIR [KILL_RANK KILL_STEP]
+    torchrun ... tests/train/ddp_record.py SETTINGS.json OUT_DIR [KILL_RANK KILL_STEP [LATE_S]]
 
 writes OUT_DIR/rank<r>-try<t>.pt; with KILL_RANK and KILL_STEP, that rank SIGKILLs itself after that many steps of
-the job's first try (torchrun's restart count 0), as a crashed worker would.
+the job's first try (torchrun's restart count 0), as a crashed worker would; with LATE_S, rank 0 of every restarted
+try starts that many seconds after the others, so that they look for it before it has said where it is.
 """
 
 import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,8 @@ def main() -> None:
     kill_at = (int(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) > 4 else None
     torch.set_num_threads(1)  # the machines that run the tests are small and shared
     rank, attempt = World.from_env().rank, os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    if len(sys.argv) > 5 and rank == 0 and attempt != "0":
+        time.sleep(float(sys.argv[5]))
     record_run(settings, kill_at=kill_at, save_to=out / f"rank{rank}-try{attempt}.pt")
 
 

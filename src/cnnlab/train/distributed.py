@@ -27,6 +27,8 @@ from cnnlab.train.precision import pick_device
 
 LOST_SIGNS = ("Connection closed by peer", "Connection reset by peer", "Timed out", "timed out", "Broken pipe")
 LOST_GRACE_S = 2.0
+GROUP_KEY = "cnnlab/group"  # in the launcher's store: the name of the part that this try's process group uses
+GROUP_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,8 @@ def session(device_name: str, timeout: float) -> Iterator[World]:
     if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.local_size))
     backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=timedelta(seconds=timeout),
-                            device_id=device if device.type == "cuda" else None)
+    dist.init_process_group(backend, store=group_store(world, timeout), rank=world.rank, world_size=world.size,
+                            timeout=timedelta(seconds=timeout), device_id=device if device.type == "cuda" else None)
     try:
         with events.reporting(events.reporter() if world.is_main else events.Reporter()):
             yield world
@@ -113,6 +115,36 @@ def session(device_name: str, timeout: float) -> Iterator[World]:
     except CnnlabError as err:
         raise CnnlabError(f"rank {world.rank}: {err}") from None
     dist.destroy_process_group()  # only after success: tearing down a broken group can block
+
+
+def group_store(world: World, timeout: float) -> dist.Store:
+    """The store this try of the job's processes meets in: a part of the launcher's store that no other try uses.
+
+    torchrun's agent hosts one store for the whole job and keeps it when it restarts the workers, so a restarted
+    group finds the keys of the group before it: a rank that read a dead rank's address from them (when the new
+    one had not written its own yet) would try to connect to it until the timeout. Rank 0 names a fresh part; the
+    others ask to join the part named and wait for rank 0's answer, which only comes to a name that is current,
+    asking again whenever the name changes (the one they read first was the dead group's).
+    """
+    store, _, _ = next(dist.rendezvous("env://", world.rank, world.size, timeout=timedelta(seconds=timeout)))
+    if world.is_main:
+        name = uuid.uuid4().hex
+        store.set(GROUP_KEY, name)
+        for rank in range(1, world.size):
+            store.set(f"{GROUP_KEY}/welcome/{store.get(f'{GROUP_KEY}/join/{name}/{rank}').decode()}", name)
+    else:
+        ticket, asked, deadline = uuid.uuid4().hex, None, time.monotonic() + timeout
+        welcome = f"{GROUP_KEY}/welcome/{ticket}"  # a name of this process alone: never left by an earlier try
+        while not store.check([welcome]):
+            if time.monotonic() > deadline:
+                raise CnnlabError(f"rank {world.rank}: rank 0 did not let it join within `dist_timeout` {timeout:g}s")
+            name = store.get(GROUP_KEY).decode()  # waits for the first try's rank 0 to name one
+            if name != asked:
+                store.set(f"{GROUP_KEY}/join/{name}/{world.rank}", ticket)
+                asked = name
+            time.sleep(GROUP_POLL_S)
+        name = store.get(welcome).decode()
+    return dist.PrefixStore(f"{GROUP_KEY}/of/{name}/", store)
 
 
 def lost_contact(err: BaseException) -> bool:
