@@ -65,9 +65,9 @@ def engine_alone(loaded, images: torch.Tensor, batch: int, seconds: float) -> fl
     batches = [images[i : i + batch] for i in range(0, len(images) - batch + 1, batch)] or [images]
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        for chunk in batches:
-            loaded.logits(chunk)
-            done += len(chunk)
+        chunk = batches[(done // batch) % len(batches)]
+        loaded.logits(chunk)
+        done += len(chunk)
     return done / (time.perf_counter() - start)
 
 
@@ -205,12 +205,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         cases = [bench_case(run, folder, args, Path(scratch)) for run, folder in args.case]
     import onnxruntime
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str | None:
+        """The package's version, None when it is not installed (uvicorn falls back to h11 and asyncio's loop)."""
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return None
 
     result = {
         "cases": cases,
         "load_average": {"before": load_before, "after": load_average()},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-                    "onnxruntime": onnxruntime.__version__,
+                    "onnxruntime": onnxruntime.__version__, "uvicorn": installed("uvicorn"),
+                    "httptools": installed("httptools"), "uvloop": installed("uvloop"),
                     "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]},
         "command": " ".join(["python", *sys.argv]),
         "notes": args.notes,
