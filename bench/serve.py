@@ -6,8 +6,9 @@ For each --case RUN IMAGES (a run, and a folder of real JPEGs it takes):
   export made here is the one the server reuses), on the folder's images decoded once, in batches of --concurrency
   images (the most one-image requests at that concurrency can form), timed for --engine-seconds;
 - the server: `cnnlab serve RUN` in a subprocess on 127.0.0.1, loaded by Debian's `wrk` (one thread, --concurrency
-  connections, bench/serve_multipart.lua: one JPEG per request, multipart) until --requests answers or
-  --seconds, whichever comes first; then its /metrics say the batches it ran.
+  connections, bench/serve_multipart.lua: one JPEG per request, multipart) for --seconds, with --requests answers as
+  a safety bound (wrk's own report gives no rate for a run cut short by it: such a run is refused); then its
+  /metrics say the batches it ran.
 Engine, server, engine, server, engine in turn (--rounds server runs), so that a drift of the shared machine's load
 falls on both; medians are reported, and the ratio of the medians. The load average is recorded before and after.
 
@@ -95,16 +96,22 @@ class Server:
                 raise SystemExit(f"the server did not get ready; its log: {self.log.name}")
             time.sleep(0.5)
 
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples, from /metrics."""
+        text = httpx.get(f"{self.url}/metrics", timeout=60).text
+        return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == name)
+
     def batches(self) -> tuple[float, float]:
-        """(batches run, images in them) so far, from /metrics."""
-        count = total = 0.0
-        for family in text_string_to_metric_families(httpx.get(f"{self.url}/metrics").text):
-            for sample in family.samples:
-                if sample.name == "cnnlab_batch_size_count":
-                    count += sample.value
-                elif sample.name == "cnnlab_batch_size_sum":
-                    total += sample.value
-        return count, total
+        """(batches run, images in them) so far."""
+        return self.metric("cnnlab_batch_size_count"), self.metric("cnnlab_batch_size_sum")
+
+    def wait_idle(self, timeout: float) -> None:
+        """Until the requests wrk left in flight when it stopped are answered (the /metrics request itself aside),
+        so that they do not run while the engine is timed alone."""
+        deadline = time.monotonic() + timeout
+        while self.metric("cnnlab_requests_in_flight") > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def stop(self) -> None:
         """SIGTERM, and wait for it to finish."""
@@ -119,7 +126,10 @@ def load_with_wrk(server: Server, listing: Path, concurrency: int, requests: int
     command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(LUA),
                server.url, "--", str(listing), str(requests)]
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120, check=True).stdout
+    server.wait_idle(120)
     result = json.loads(next(line for line in reversed(output.splitlines()) if line.startswith("{")))
+    if result["requests"] >= requests:  # wrk's duration is its -d however early its threads stopped: no rate then
+        raise SystemExit(f"{requests} answers before {seconds:g} s: raise --requests (a bound that must not be met)")
     after = server.batches()
     errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
     batches, images = after[0] - before[0], after[1] - before[1]
@@ -154,7 +164,7 @@ def bench_case(run: Path, folder: Path, args: argparse.Namespace, scratch: Path)
     server = Server(run, args.engine, args.threads, scratch / f"{run.name}-server.log")
     try:
         server.wait_ready(300)
-        load_with_wrk(server, listing, args.concurrency, 4 * args.concurrency, 30)  # connections and first batches
+        load_with_wrk(server, listing, args.concurrency, args.requests, 5)  # connections and first batches
         for _ in range(args.rounds):
             server_runs.append(load_with_wrk(server, listing, args.concurrency, args.requests, args.seconds))
             engine_runs.append(engine_alone(loaded, images, args.concurrency, args.engine_seconds))
@@ -191,7 +201,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=engine_threads(), help="the engine's intra-op threads "
                         "(default: the server's own choice on this machine)")
     parser.add_argument("--concurrency", type=int, default=16, help="connections wrk keeps busy")
-    parser.add_argument("--requests", type=int, default=3000, help="most answers per server run")
+    parser.add_argument("--requests", type=int, default=100_000, help="most answers per server run (a safety bound: "
+                        "a run that meets it is refused, as wrk then reports no rate)")
     parser.add_argument("--seconds", type=float, default=30.0, help="longest server run (s)")
     parser.add_argument("--engine-seconds", type=float, default=10.0, help="each timing of the engine alone (s)")
     parser.add_argument("--rounds", type=int, default=2, help="server runs per case (an engine timing around each)")

@@ -158,7 +158,7 @@ class ServedModel:
 
     async def predict(self, uploads: Uploads) -> tuple[torch.Tensor, torch.Tensor]:
         """(the uint8 images, their probabilities) of one request's files, decoded and run within a batch of other
-        requests'; UploadRefused (400) when one of its files cannot be decoded."""
+        requests'; UploadRefused (413 or 400) when the limits or the decoder refuse one of its files."""
         if self.batcher is None:
             raise CnnlabError("the model is not running")
         return await self.batcher.submit(uploads)

@@ -1,6 +1,6 @@
 """How many threads a served model's engine computes with, when the server is not told: every core this process may
-use but one, which is left to the event loop (HTTP, multipart parsing) and the decoding of the next batch. An engine
-given every core competes with the event loop that feeds it, and then neither keeps up."""
+use but one, which is left to the event loop (HTTP, multipart parsing, the answers). An engine given every core
+competes with the event loop that feeds it, and then neither keeps up."""
 
 import os
 
