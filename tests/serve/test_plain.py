@@ -6,6 +6,8 @@ import pytest
 
 from cnnlab.serve.plain import image_parts
 
+from serve_fixtures import served_run_fixture  # noqa: F401 (a fixture)
+
 BOUNDARY = b"b0undary"
 
 
