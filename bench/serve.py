@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
@@ -216,7 +217,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         cases = [bench_case(run, folder, args, Path(scratch)) for run, folder in args.case]
     import onnxruntime
-    from importlib.metadata import PackageNotFoundError, version
 
     def installed(package: str) -> str | None:
         """The package's version, None when it is not installed (uvicorn falls back to h11 and asyncio's loop)."""
@@ -231,7 +231,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                     "onnxruntime": onnxruntime.__version__, "uvicorn": installed("uvicorn"),
                     "httptools": installed("httptools"), "uvloop": installed("uvloop"),
-                    "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]},
+                    "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split("\n")[0]},
         "command": " ".join(["python", *sys.argv]),
         "notes": args.notes,
     }

