@@ -1,37 +1,45 @@
-"""Benchmark: the prediction service under load on loopback (with and without batching), and ONNX Runtime vs
-PyTorch eager inference on the CPU.
+"""Benchmark: does the server keep up with its engine? Images/s through `cnnlab serve` under an external load
+generator, against images/s of the same engine alone, on the same images, in the same run.
 
-Serving: `cnnlab serve RUN` runs in a subprocess on 127.0.0.1; a client sends --requests real test images (one per
-request) at each --concurrency level, and records requests/s, p50/p99 latency and errors, once with batching and once without
-(the server uses PyTorch's default threads). Inference: resnet18 (224x224, 1000 classes) and simplecnn (32x32,
-10 classes), untrained, exported to ONNX, timed for --seconds each in ONNX Runtime and in PyTorch eager at the same
-batch size and --threads (alternating, three rounds, median reported), outputs compared.
+For each --case RUN IMAGES (a run, and a folder of real JPEGs it takes):
+- the engine alone: the engine `cnnlab serve` would use (--engine, --threads; loaded the server's way, so an ONNX
+  export made here is the one the server reuses), on the folder's images decoded once, in batches of --concurrency
+  images (the most one-image requests at that concurrency can form), timed for --engine-seconds;
+- the server: `cnnlab serve RUN` in a subprocess on 127.0.0.1, loaded by Debian's `wrk` (one thread, --concurrency
+  connections, bench/serve_multipart.lua: one JPEG per request, multipart) for --seconds, with --requests answers as
+  a safety bound (wrk's own report gives no rate for a run cut short by it: such a run is refused); then its
+  /metrics say the batches it ran.
+Engine, server, engine, server, engine in turn (--rounds server runs), so that a drift of the shared machine's load
+falls on both; medians are reported, and the ratio of the medians. The load average is recorded before and after.
 
-    python bench/serve.py --requests 2000 --concurrency 1 16 --out bench/results/serve.json
+    nice -n 19 python bench/serve.py --case runs/simple32 data32/test --case runs/resnet224 data224/test \
+        --out bench/results/serve.json
 """
 
 import argparse
-import asyncio
 import json
-import logging
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
 import torch
+from prometheus_client.parser import text_string_to_metric_families
 
-from cnnlab.inference.export import write_onnx
-from cnnlab.inference.exported import OnnxModule
-from cnnlab.models import create_model
+from cnnlab.data.decode import decode_image
+from cnnlab.serve.engine import load_engine
+from cnnlab.serve.threads import engine_threads
 
 HOST = "127.0.0.1"  # loopback only
+LUA = Path(__file__).with_name("serve_multipart.lua")
 
 
 def free_port() -> int:
@@ -41,155 +49,190 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def train_run(out: Path) -> Path:
-    """A simplecnn run on the packaged CIFAR-10 sample (one epoch: serving speed does not depend on accuracy)."""
-    from cnnlab.train.fit import fit
-
-    return fit(data="sample", out=str(out), name="bench-serve", epochs=1).run_dir
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (what `uptime` says)."""
+    return [float(value) for value in Path("/proc/loadavg").read_text().split()[:3]]
 
 
-def test_images(count: int) -> list[bytes]:
-    """The bytes of `count` JPEGs from the packaged sample's test split."""
-    root = Path(__file__).resolve().parents[1] / "src" / "cnnlab" / "data" / "sample" / "test"
-    return [path.read_bytes() for path in sorted(root.rglob("*.jpg"))[:count]]
+def jpeg_files(folder: Path, count: int) -> list[Path]:
+    """The first `count` JPEGs under `folder`, in a fixed order."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[:count]
+    if not files:
+        raise SystemExit(f"no JPEG under {folder}")
+    return files
 
 
-async def load(url: str, images: list[bytes], requests: int, concurrency: int, timeout: float) -> dict:
-    """Send `requests` predictions, `concurrency` at a time; latencies, errors and the wall time."""
-    latencies: list[float] = []
-    errors: list[str] = []
-    queue = iter(range(requests))
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        """Send requests until there are none left."""
-        for i in queue:
-            start = time.perf_counter()
-            try:
-                response = await client.post("/predict", files={"file": (f"{i}.jpg", images[i % len(images)])})
-                if response.status_code != 200:
-                    errors.append(f"{response.status_code}: {response.text[:100]}")
-            except httpx.HTTPError as err:
-                errors.append(repr(err))
-            latencies.append(time.perf_counter() - start)
-
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
-        batches_before = (await client.get("/health")).json()["batches"]
-        start = time.perf_counter()
-        await asyncio.wait_for(asyncio.gather(*(worker(client) for _ in range(concurrency))), timeout)
-        wall = time.perf_counter() - start
-        health = (await client.get("/health")).json()
-    batches = health["batches"] - batches_before
-    ordered = sorted(latencies)
-    return {
-        "requests": len(latencies),
-        "concurrency": concurrency,
-        "seconds": round(wall, 2),
-        "requests_per_s": round(len(latencies) / wall, 1),
-        "latency_p50_ms": round(1000 * statistics.median(ordered), 1),
-        "latency_p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
-        "errors": len(errors),
-        "first_errors": errors[:3],
-        "batches_run": batches,
-        "mean_batch": round(len(latencies) / max(batches, 1), 2),
-        "largest_batch_since_start": health["largest_batch"],
-    }
-
-
-def serve_under_load(run: Path, batching: bool, args: argparse.Namespace) -> list[dict]:
-    """Start `cnnlab serve` in a subprocess, load it at each concurrency level in turn, stop it."""
-    port = free_port()
-    command = [sys.executable, "-m", "cnnlab", "serve", str(run), "--host", HOST, "--port", str(port),
-               "--batching" if batching else "--no-batching"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(f"{url}/health").raise_for_status()
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.5)
-        images = test_images(200)
-        asyncio.run(load(url, images, 32, 16, args.timeout))  # warm-up
-        return [{"batching": batching, **asyncio.run(load(url, images, args.requests, level, args.timeout))}
-                for level in args.concurrency]
-    finally:
-        server.terminate()
-        server.wait(30)
-
-
-def images_per_s(model: torch.nn.Module, batch: torch.Tensor, seconds: float) -> float:
-    """Images per second through `model` at this batch size, timed for about `seconds` after a warm-up."""
-    with torch.no_grad():
-        model(batch)
-        done, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            model(batch)
-            done += len(batch)
+def engine_alone(loaded, images: torch.Tensor, batch: int, seconds: float) -> float:  # noqa: ANN001 (LoadedModel)
+    """Images/s of the engine on batches of `batch` of these decoded images, over about `seconds`."""
+    batches = [images[i : i + batch] for i in range(0, len(images) - batch + 1, batch)] or [images]
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        chunk = batches[(done // batch) % len(batches)]
+        loaded.logits(chunk)
+        done += len(chunk)
     return done / (time.perf_counter() - start)
 
 
-def interleaved(models: dict[str, torch.nn.Module], batch: torch.Tensor, seconds: float, rounds: int = 3) -> dict:
-    """Median images/s of each model over `rounds` alternating timings (the shared CPU's load drifts meanwhile)."""
-    timings: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, model in models.items():
-            timings[name].append(images_per_s(model, batch, seconds / rounds))
-    return {f"{name}_images_per_s": round(statistics.median(values), 1) for name, values in timings.items()}
+class Server:
+    """`cnnlab serve RUN` in a subprocess on a free loopback port, until stopped."""
+
+    def __init__(self, run: Path, engine: str, threads: int, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log = log.open("w")
+        command = [sys.executable, "-m", "cnnlab", "serve", str(run), "--host", HOST, "--port", str(self.port),
+                   "--engine", engine, "--threads", str(threads)]
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until /ready answers 200 (the model loaded and warmed up)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the server did not get ready; its log: {self.log.name}")
+            time.sleep(0.5)
+
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples, from /metrics."""
+        text = httpx.get(f"{self.url}/metrics", timeout=60).text
+        return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == name)
+
+    def batches(self) -> tuple[float, float]:
+        """(batches run, images in them) so far."""
+        return self.metric("cnnlab_batch_size_count"), self.metric("cnnlab_batch_size_sum")
+
+    def wait_idle(self, timeout: float) -> None:
+        """Until the requests wrk left in flight when it stopped are answered (the /metrics request itself aside),
+        so that they do not run while the engine is timed alone."""
+        deadline = time.monotonic() + timeout
+        while self.metric("cnnlab_requests_in_flight") > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM, and wait for it to finish."""
+        self.process.terminate()
+        self.process.wait(60)
+        self.log.close()
 
 
-def runtime_vs_eager(name: str, input_shape: tuple[int, int, int], classes: int, batch: int, seconds: float,
-                     folder: Path, threads: int) -> dict:
-    """ONNX Runtime vs PyTorch eager images/s for one untrained model on the CPU, and how far their outputs differ."""
-    torch.manual_seed(0)
-    model = create_model(name, num_classes=classes, in_chans=input_shape[0]).eval()
-    images = torch.randn(batch, *input_shape)
-    path = folder / f"{name}.onnx"
-    write_onnx(model, images[:2], path, dynamic_batch=True, opset=18)
-    runtime = OnnxModule(path, threads=threads)
-    with torch.no_grad():
-        difference = float((model(images) - runtime(images)).abs().max())
+def load_with_wrk(server: Server, listing: Path, concurrency: int, requests: int, seconds: float) -> dict:
+    """One wrk run against the server: requests, errors, images/s, latency percentiles, batches formed."""
+    before = server.batches()
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(LUA),
+               server.url, "--", str(listing), str(requests)]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120, check=True).stdout
+    server.wait_idle(120)
+    result = json.loads(next(line for line in reversed(output.splitlines()) if line.startswith("{")))
+    if result["requests"] >= requests:  # wrk's duration is its -d however early its threads stopped: no rate then
+        raise SystemExit(f"{requests} answers before {seconds:g} s: raise --requests (a bound that must not be met)")
+    after = server.batches()
+    errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+    batches, images = after[0] - before[0], after[1] - before[1]
     return {
-        "model": name,
-        "input": list(input_shape),
-        "batch": batch,
-        "threads": threads,
-        **interleaved({"pytorch_eager": model, "onnxruntime": runtime}, images, seconds),
-        "max_abs_logit_diff": difference,
+        "requests": result["requests"],
+        "seconds": round(result["duration_us"] / 1e6, 2),
+        "images_per_s": round(result["requests"] / (result["duration_us"] / 1e6), 1),
+        "errors": errors,
+        "error_kinds": {k: result[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors",
+                                               "timeouts") if result[k]},
+        "latency_p50_ms": round(result["p50_us"] / 1000, 1),
+        "latency_p90_ms": round(result["p90_us"] / 1000, 1),
+        "latency_p99_ms": round(result["p99_us"] / 1000, 1),
+        "batches_run": int(batches),
+        "mean_batch": round(images / batches, 2) if batches else 0.0,
+    }
+
+
+def bench_case(run: Path, folder: Path, args: argparse.Namespace, scratch: Path) -> dict:
+    """Engine alone and server, in turn, for one run on its images."""
+    files = jpeg_files(folder, args.images)
+    listing = scratch / f"{run.name}-images.txt"
+    listing.write_text("".join(f"{path}\n" for path in files))
+    loaded, engine, _ = load_engine(run, args.engine, args.threads)
+    record = loaded.record
+    images = torch.stack([decode_image(path.read_bytes(), channels=record.in_chans, size=record.image_size)
+                          for path in files])
+    for _ in range(3):  # the first calls' allocations
+        loaded.logits(images[: args.concurrency])
+    engine_runs = [engine_alone(loaded, images, args.concurrency, args.engine_seconds)]
+    server_runs = []
+    server = Server(run, args.engine, args.threads, scratch / f"{run.name}-server.log")
+    try:
+        server.wait_ready(300)
+        load_with_wrk(server, listing, args.concurrency, args.requests, 5)  # connections and first batches
+        for _ in range(args.rounds):
+            server_runs.append(load_with_wrk(server, listing, args.concurrency, args.requests, args.seconds))
+            engine_runs.append(engine_alone(loaded, images, args.concurrency, args.engine_seconds))
+    finally:
+        server.stop()
+    server_rate = statistics.median(r["images_per_s"] for r in server_runs)
+    engine_rate = statistics.median(engine_runs)
+    return {
+        "model": record.architecture,
+        "input": list(record.input_shape),
+        "run": str(run),
+        "images": len(files),
+        "mean_jpeg_bytes": round(sum(p.stat().st_size for p in files) / len(files)),
+        "engine": engine,
+        "threads": args.threads,
+        "concurrency": args.concurrency,
+        "engine_images_per_s": round(engine_rate, 1),
+        "server_images_per_s": round(server_rate, 1),
+        "ratio": round(server_rate / engine_rate, 3),
+        "errors": sum(r["errors"] for r in server_runs),
+        "latency_p50_ms": statistics.median(r["latency_p50_ms"] for r in server_runs),
+        "latency_p99_ms": statistics.median(r["latency_p99_ms"] for r in server_runs),
+        "engine_runs_images_per_s": [round(rate, 1) for rate in engine_runs],
+        "server_runs": server_runs,
     }
 
 
 def main() -> None:
-    """Train a small run, load the server with and without batching, time the runtimes, write the JSON."""
+    """Bench each case, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per serving mode")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16], help="client concurrency levels")
-    parser.add_argument("--timeout", type=float, default=600.0, help="limit on one serving mode's load (s)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="time per model and runtime")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both runtimes")
-    parser.add_argument("--run", type=Path, help="run to serve (default: train simplecnn on the sample, 1 epoch)")
+    parser.add_argument("--case", nargs=2, action="append", metavar=("RUN", "IMAGES"), required=True, type=Path,
+                        help="a run directory and a folder of JPEGs to send it (repeat for several)")
+    parser.add_argument("--engine", default="auto", help="the server's --engine (auto: ONNX Runtime when installed)")
+    parser.add_argument("--threads", type=int, default=engine_threads(), help="the engine's intra-op threads "
+                        "(default: the server's own choice on this machine)")
+    parser.add_argument("--concurrency", type=int, default=16, help="connections wrk keeps busy")
+    parser.add_argument("--requests", type=int, default=100_000, help="most answers per server run (a safety bound: "
+                        "a run that meets it is refused, as wrk then reports no rate)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="longest server run (s)")
+    parser.add_argument("--engine-seconds", type=float, default=10.0, help="each timing of the engine alone (s)")
+    parser.add_argument("--rounds", type=int, default=2, help="server runs per case (an engine timing around each)")
+    parser.add_argument("--images", type=int, default=200, help="JPEGs taken from each folder")
     parser.add_argument("--out", type=Path, default=Path("bench/results/serve.json"))
     parser.add_argument("--notes", default="", help="conditions of this measurement, kept in the JSON")
     args = parser.parse_args()
-    logging.basicConfig(format="%(message)s")  # the library reports progress through the cnnlab logger
-    logging.getLogger("cnnlab").setLevel(logging.INFO)
-    with tempfile.TemporaryDirectory() as folder:
-        run = args.run or train_run(Path(folder))
-        serving = [row for batching in (True, False) for row in serve_under_load(run, batching, args)]
-        torch.set_num_threads(args.threads)
-        inference = [runtime_vs_eager("simplecnn", (3, 32, 32), 10, 64, args.seconds, Path(folder), args.threads),
-                     runtime_vs_eager("resnet18", (3, 224, 224), 1000, 8, args.seconds, Path(folder), args.threads)]
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
+    load_before = load_average()
+    with tempfile.TemporaryDirectory() as scratch:
+        cases = [bench_case(run, folder, args, Path(scratch)) for run, folder in args.case]
     import onnxruntime
 
+    def installed(package: str) -> str | None:
+        """The package's version, None when it is not installed (uvicorn falls back to h11 and asyncio's loop)."""
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return None
+
     result = {
-        "serving": serving,
-        "inference_cpu": inference,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
+        "cases": cases,
+        "load_average": {"before": load_before, "after": load_average()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+                    "onnxruntime": onnxruntime.__version__, "uvicorn": installed("uvicorn"),
+                    "httptools": installed("httptools"), "uvloop": installed("uvloop"),
+                    "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split("\n")[0]},
+        "command": " ".join(["python", *sys.argv]),
         "notes": args.notes,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

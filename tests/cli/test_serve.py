@@ -1,5 +1,6 @@
 """`cnnlab serve` as a user runs it: a server process on the loopback address that answers predictions."""
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -9,12 +10,14 @@ import httpx
 import pytest
 
 
-def test_cli_serve_binds_loopback_by_default(trained_run, tmp_path):
+def test_cli_serve_binds_loopback_and_serves_through_onnx_runtime_by_default(trained_run, tmp_path):
+    run = tmp_path / "colours"  # a copy: the export the server makes goes into the run, not into the shared fixture
+    shutil.copytree(trained_run[0], run)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = open(tmp_path / "serve.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "cnnlab", "serve", str(trained_run[0]), "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "cnnlab", "serve", str(run), "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
@@ -28,6 +31,8 @@ def test_cli_serve_binds_loopback_by_default(trained_run, tmp_path):
         image = (trained_run[1] / "data" / "test" / "red" / "001.png").read_bytes()
         answer = httpx.post(f"http://127.0.0.1:{port}/predict", files={"file": ("r.png", image)}).json()
         assert answer["predictions"][0]["top"][0]["class"] == "red"
+        assert httpx.get(f"http://127.0.0.1:{port}/model").json()["engine"] == "onnx"
+        assert (run / "export" / "serve.onnx").is_file()  # exported into the run, once
     finally:
         process.terminate()
         process.wait(30)

@@ -23,9 +23,10 @@ DROP = """(data) => {
 
 @pytest.fixture(scope="module", name="served_run")
 def served_run_fixture(trained_run) -> Iterator[str]:
-    """The base URL of a server for the trained run (small upload limits, so the tests can reach them)."""
+    """The base URL of a server for the trained run through PyTorch (small upload limits, so the tests can reach
+    them); test_served.py serves it through the default engine."""
     run, _ = trained_run
-    with running(create_app(run, ServeOptions(limits=SMALL_LIMITS))) as url:
+    with running(create_app(run, ServeOptions(limits=SMALL_LIMITS, engine="torch"))) as url:
         yield url
 
 

@@ -43,5 +43,5 @@ def test_metrics_count_the_traffic_sent(trained_run):
     assert found["cnnlab_requests_in_flight", ()] == 1  # the /metrics request itself
     assert found["cnnlab_model_load_seconds", (("model", "colours"),)] > 0
     info = [labels for (name, labels), value in found.items() if name == "cnnlab_model_info" and value == 1]
-    assert len(info) == 1 and dict(info[0])["engine"] == "torch" and dict(info[0])["architecture"] == "simplecnn"
+    assert len(info) == 1 and dict(info[0])["engine"] == "onnx" and dict(info[0])["architecture"] == "simplecnn"
 

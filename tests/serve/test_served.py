@@ -59,7 +59,7 @@ def test_two_models_side_by_side_answer_with_their_own_classes(trained_run, grey
         listed = httpx.get(f"{url}/models").json()
         assert [(m["served_as"], m["classes"]) for m in listed] == [("colours", ["blue", "green", "red"]),
                                                                      ("dim", ["dark", "light"])]
-        assert all(m["version"].startswith("e") and m["engine"] == "torch" for m in listed)
+        assert all(m["version"].startswith("e") and m["engine"] == "onnx" for m in listed)  # the default: auto
         assert listed[0]["version"] != listed[1]["version"]
         colours = httpx.post(f"{url}/models/colours/predict", files={"file": ("r.png", red)}).json()
         dim = httpx.post(f"{url}/models/dim/predict", files={"file": ("r.png", red)}).json()

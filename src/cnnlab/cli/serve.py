@@ -26,10 +26,11 @@ def serve(
     max_pixels: int = typer.Option(40_000_000, help="Most pixels an image may have (decompression bombs refused)."),
     min_confidence: float = typer.Option(0.0, help="Answer \"unsure\" when the top probability is below this (a "
                                          "request's ?min_confidence= overrides it)."),
-    engine: str = typer.Option("torch", help="What runs a run's model: torch, onnx or int8 (ONNX Runtime, on an "
-                               "export made in the run once and verified), or auto (onnx when ONNX Runtime is "
-                               "installed)."),
-    threads: Optional[int] = typer.Option(None, help="Threads the engine computes with (default: its own choice)."),
+    engine: str = typer.Option("auto", help="What runs a run's model: auto (onnx when ONNX Runtime is installed, "
+                               "else torch), torch, or onnx or int8 (ONNX Runtime, on an export made in the run "
+                               "once, verified, and reused while the run's weights are the same)."),
+    threads: Optional[int] = typer.Option(None, help="Threads the engine computes with (default: every core but one, "
+                                          "which is left to the HTTP side)."),
 ) -> None:
     """POST /predict (multipart image or images) → top-k JSON; GET /models, /health, /ready, /metrics (Prometheus),
     docs at /docs, a page at /. SIGTERM finishes the requests in flight, then exits."""

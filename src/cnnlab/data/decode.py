@@ -142,6 +142,17 @@ def decode_image(source: str | os.PathLike | bytes, channels: int = 3, size: Siz
     return _resize([image], size)[0].contiguous()
 
 
+def decode_many(datas: Sequence[bytes], names: Sequence[str], channels: int = 3, size: Size = None
+                ) -> list[torch.Tensor | UnreadableImage]:
+    """Decode several files' bytes as decode_image does each, together: their JPEGs in one call, under one watch of
+    libjpeg's messages (a server's batch pays for that once, not per image). Each image, or the UnreadableImage
+    naming it (by `names`) and the reason, in order."""
+    size = _check_options(channels, size)
+    results = _decode_chunk([bytearray(data) for data in datas], channels, size)
+    return [UnreadableImage(name, str(result)) if isinstance(result, _Refusal) else result
+            for name, result in zip(names, results)]
+
+
 def probe_sizes(paths: Iterable[str | os.PathLike]) -> list[tuple[int, int, bool]]:
     """(height, width, whether it is grey) of each file, read from its header; unreadable ones are left out."""
     sizes = []

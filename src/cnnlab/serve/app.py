@@ -32,7 +32,8 @@ from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused, check_upload, 
 from cnnlab.serve.metrics import CONTENT_TYPE, Metrics
 from cnnlab.serve.observed import Observed, failure_message
 from cnnlab.serve.overlay import overlay, png_data_url
-from cnnlab.serve.served import ServedModel
+from cnnlab.serve.plain import PlainPredict
+from cnnlab.serve.served import ServedModel, Uploads
 
 ENVIRONMENT = "CNNLAB_SERVE"  # JSON {"source": ..., "options": {...}} for worker processes
 
@@ -41,14 +42,14 @@ ENVIRONMENT = "CNNLAB_SERVE"  # JSON {"source": ..., "options": {...}} for worke
 class ServeOptions:
     """Batching (on, up to max_batch images, waiting at most max_wait_ms), the upload limits, the confidence below
     which an answer is "unsure" (a request may ask for another), the engine (see engine.py) and its threads (None:
-    the engine's own choice)."""
+    see threads.py)."""
 
     batching: bool = True
     max_batch: int = 32
     max_wait_ms: float = 5.0
     limits: Limits = field(default_factory=Limits)
     min_confidence: float = 0.0
-    engine: str = "torch"
+    engine: str = "auto"
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -261,9 +262,6 @@ def create_app(sources: str | Path | list[str | Path], options: ServeOptions | N
 
     app = FastAPI(title="cnnlab", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=f"Image classification with {', '.join(f'{n} ({m.loaded.record.architecture})' for n, m in models.items())}.")
-    app.add_middleware(BodyLimit, limit=limits.request_bytes)  # FastAPI's max_body_size answers in plain text
-    app.add_middleware(Observed, metrics=metrics)  # outermost: a 413 before routing is counted and has an id too
-
     add_error_handlers(app)
     add_docs(app)
     Name = Enum("Name", {name: name for name in models}, type=str)  # noqa: N806 (a type: the schema lists the names)
@@ -309,62 +307,84 @@ def create_app(sources: str | Path | list[str | Path], options: ServeOptions | N
         """The default model's name, classes, input (size, mean/std) and the run's metrics."""
         return served_info(default)
 
+    @dataclass
     class Asked:
         """What a prediction request sends: the images, and how to answer."""
 
-        def __init__(
-            self,
-            file: UploadFile | None = File(None, description="One image."),
-            files: list[UploadFile] | None = File(None, description="Several images, predicted as one batch."),
-            top: int = Query(5, ge=1, le=1000, description="How many classes per image."),
-            gradcam: bool = Query(False, description="Add a Grad-CAM overlay per image (runs only, not exported "
-                                  "models)."),
-            min_confidence: float | None = Query(None, ge=0, le=1, description='Answer "unsure" when the top '
-                                                 f"probability is below this (default: the server's, "
-                                                 f"{options.min_confidence:g})."),
-        ) -> None:
-            self.uploads = ([file] if file is not None else []) + list(files or [])
-            self.top, self.gradcam = top, gradcam
-            self.threshold = options.min_confidence if min_confidence is None else min_confidence
+        uploads: list[UploadFile]
+        top: int
+        gradcam: bool
+        threshold: float
 
-    async def answer(served: ServedModel, asked: Asked) -> dict:
+    async def asked(  # a coroutine, as FastAPI runs a plain function (a class's __init__) in a thread of its pool
+        file: UploadFile | None = File(None, description="One image."),
+        files: list[UploadFile] | None = File(None, description="Several images, predicted as one batch."),
+        top: int = Query(5, ge=1, le=1000, description="How many classes per image."),
+        gradcam: bool = Query(False, description="Add a Grad-CAM overlay per image (runs only, not exported "
+                              "models)."),
+        min_confidence: float | None = Query(None, ge=0, le=1, description='Answer "unsure" when the top '
+                                             f"probability is below this (default: the server's, "
+                                             f"{options.min_confidence:g})."),
+    ) -> Asked:
+        """The request's fields, read."""
+        uploads = ([file] if file is not None else []) + list(files or [])
+        return Asked(uploads, top, gradcam, options.min_confidence if min_confidence is None else min_confidence)
+
+    async def answer(served: ServedModel, names: list[str], datas: list[bytes], top: int = 5, gradcam: bool = False,
+                     threshold: float = options.min_confidence) -> JSONResponse:
         """Top-k classes with probabilities for each uploaded image, with Grad-CAM overlays when asked."""
-        uploads = asked.uploads
-        if not uploads:
+        if not datas:
             raise UploadRefused(400, "no image: send it as the multipart field 'file' (or several as 'files')")
-        if len(uploads) > limits.max_files:
-            raise UploadRefused(413, f"{len(uploads)} files, over the limit of {limits.max_files} per request")
-        if asked.gradcam and not served.explainable:
+        if len(datas) > limits.max_files:
+            raise UploadRefused(413, f"{len(datas)} files, over the limit of {limits.max_files} per request")
+        if gradcam and not served.explainable:
             raise UploadRefused(400, "Grad-CAM needs the run's PyTorch model: serve the run, not an exported model")
         loaded = served.loaded
-        names = [upload.filename or f"file{i}" for i, upload in enumerate(uploads)]
-        datas = [await upload.read(limits.max_bytes + 1) for upload in uploads]
-        images = await asyncio.to_thread(
-            lambda: torch.stack([decode_upload(n, d, loaded, limits) for n, d in zip(names, datas)]))
-        probabilities = loaded.probabilities(await served.logits(images))
-        threshold = check_confidence(asked.threshold, loaded.record)
-        results = [{"file": n, **answer_of(loaded.record, p, asked.top, threshold)}
-                   for n, p in zip(names, probabilities)]
-        if asked.gradcam:
+        names = [name or f"file{i}" for i, name in enumerate(names)]
+        images, probabilities = await served.predict(Uploads(names, datas, limits))
+        threshold = check_confidence(threshold, loaded.record)
+        results = [{"file": n, **answer_of(loaded.record, p, top, threshold)} for n, p in zip(names, probabilities)]
+        if gradcam:
             loop = asyncio.get_running_loop()
             urls = await loop.run_in_executor(served.executor, cam_overlays, served.explained(), images, datas, names)
             for result, url in zip(results, urls):
                 result["gradcam"] = url
-        return {"model": loaded.record.architecture, "served_as": served.name, "version": served.version,
-                "predictions": results}
+        # answered as built, in Predictions' shape: FastAPI's validating and serialising it again took about a
+        # twentieth of the event loop's time per request (profiled at concurrency 16)
+        return JSONResponse({"model": loaded.record.architecture, "served_as": served.name, "version": served.version,
+                             "predictions": results})
+
+    async def answer_asked(served: ServedModel, asked: Asked) -> JSONResponse:
+        """The answer to a request as FastAPI read it."""
+        if len(asked.uploads) > limits.max_files:  # refused before any file is read
+            raise UploadRefused(413, f"{len(asked.uploads)} files, over the limit of {limits.max_files} per request")
+        datas = [await upload.read(limits.max_bytes + 1) for upload in asked.uploads]
+        return await answer(served, [upload.filename for upload in asked.uploads], datas, asked.top, asked.gradcam,
+                            asked.threshold)
 
     @app.post("/predict", response_model=Predictions, response_model_exclude_none=True, responses=REFUSALS)
-    async def predict(asked: Asked = Depends()) -> dict:
+    async def predict(asked: Asked = Depends(asked)) -> JSONResponse:
         """Top-k classes with probabilities for each uploaded image (multipart field `file`, or `files`), from the
         default model."""
-        return await answer(started(), asked)
+        return await answer_asked(started(), asked)
 
     @app.post("/models/{name}/predict", response_model=Predictions, response_model_exclude_none=True,
               responses=REFUSALS)
-    async def predict_with(name: Name, asked: Asked = Depends()) -> dict:
+    async def predict_with(name: Name, asked: Asked = Depends(asked)) -> JSONResponse:
         """Top-k classes with probabilities for each uploaded image (multipart field `file`, or `files`), from the
         model named."""
-        return await answer(started(name.value), asked)
+        return await answer_asked(started(name.value), asked)
+
+    async def answer_plain(name: str | None, names: list[str], datas: list[bytes]) -> JSONResponse:
+        """The answer to a plain request (see plain.py), with the defaults of the query's values."""
+        return await answer(started(name), names, datas)
+
+    routes = {route.path: route for route in app.routes if route.path in ("/predict", "/models/{name}/predict")}
+    # innermost first: Observed outside all (a 413 before routing is counted and has an id too), then the limit on
+    # the body (FastAPI's max_body_size answers in plain text), then the plain requests' own path
+    app.add_middleware(PlainPredict, answer=answer_plain, models=set(models), routes=routes)
+    app.add_middleware(BodyLimit, limit=limits.request_bytes)
+    app.add_middleware(Observed, metrics=metrics)
 
     default_openapi = app.openapi
 
