@@ -11,6 +11,8 @@ For each --case RUN IMAGES (a run, and a folder of real JPEGs it takes):
   /metrics say the batches it ran.
 Engine, server, engine, server, engine in turn (--rounds server runs), so that a drift of the shared machine's load
 falls on both; medians are reported, and the ratio of the medians. The load average is recorded before and after.
+With --ceiling, the same runs against bench/serve_ceiling.py (the server with its model's work replaced by a constant
+answer): what the HTTP side alone answers on this machine, which bounds the ratio whatever the engine does.
 
     nice -n 19 python bench/serve.py --case runs/simple32 data32/test --case runs/resnet224 data224/test \
         --out bench/results/serve.json
@@ -40,6 +42,7 @@ from cnnlab.serve.threads import engine_threads
 
 HOST = "127.0.0.1"  # loopback only
 LUA = Path(__file__).with_name("serve_multipart.lua")
+CEILING = Path(__file__).with_name("serve_ceiling.py")
 
 
 def free_port() -> int:
@@ -76,11 +79,13 @@ def engine_alone(loaded, images: torch.Tensor, batch: int, seconds: float) -> fl
 class Server:
     """`cnnlab serve RUN` in a subprocess on a free loopback port, until stopped."""
 
-    def __init__(self, run: Path, engine: str, threads: int, log: Path) -> None:
+    def __init__(self, run: Path, engine: str, threads: int, log: Path, ceiling: bool = False) -> None:
+        """Start it; with `ceiling`, bench/serve_ceiling.py's server, whose model answers at no cost."""
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log = log.open("w")
-        command = [sys.executable, "-m", "cnnlab", "serve", str(run), "--host", HOST, "--port", str(self.port),
+        serve = [str(CEILING)] if ceiling else ["-m", "cnnlab", "serve"]
+        command = [sys.executable, *serve, str(run), "--host", HOST, "--port", str(self.port),
                    "--engine", engine, "--threads", str(threads)]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -171,6 +176,16 @@ def bench_case(run: Path, folder: Path, args: argparse.Namespace, scratch: Path)
             engine_runs.append(engine_alone(loaded, images, args.concurrency, args.engine_seconds))
     finally:
         server.stop()
+    ceiling_runs = []
+    if args.ceiling:
+        ceiling = Server(run, args.engine, args.threads, scratch / f"{run.name}-ceiling.log", ceiling=True)
+        try:
+            ceiling.wait_ready(300)
+            load_with_wrk(ceiling, listing, args.concurrency, args.requests, 5)
+            ceiling_runs = [load_with_wrk(ceiling, listing, args.concurrency, args.requests, args.seconds)
+                            for _ in range(args.rounds)]
+        finally:
+            ceiling.stop()
     server_rate = statistics.median(r["images_per_s"] for r in server_runs)
     engine_rate = statistics.median(engine_runs)
     return {
@@ -190,7 +205,9 @@ def bench_case(run: Path, folder: Path, args: argparse.Namespace, scratch: Path)
         "latency_p99_ms": statistics.median(r["latency_p99_ms"] for r in server_runs),
         "engine_runs_images_per_s": [round(rate, 1) for rate in engine_runs],
         "server_runs": server_runs,
-    }
+    } | ({"http_ceiling_images_per_s": statistics.median(r["images_per_s"] for r in ceiling_runs),
+          "http_ceiling_ratio": round(statistics.median(r["images_per_s"] for r in ceiling_runs) / engine_rate, 3),
+          "ceiling_runs": ceiling_runs} if ceiling_runs else {})
 
 
 def main() -> None:
@@ -208,6 +225,8 @@ def main() -> None:
     parser.add_argument("--engine-seconds", type=float, default=10.0, help="each timing of the engine alone (s)")
     parser.add_argument("--rounds", type=int, default=2, help="server runs per case (an engine timing around each)")
     parser.add_argument("--images", type=int, default=200, help="JPEGs taken from each folder")
+    parser.add_argument("--ceiling", action="store_true", help="also time the HTTP side alone: the server with its "
+                        "model's work replaced by a constant answer (bench/serve_ceiling.py)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/serve.json"))
     parser.add_argument("--notes", default="", help="conditions of this measurement, kept in the JSON")
     args = parser.parse_args()

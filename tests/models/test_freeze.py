@@ -6,7 +6,8 @@ from torch import nn
 
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model
-from cnnlab.models.freeze import freeze, phase_freeze, stage_report, stages, train_mode
+from cnnlab.models.freeze import fixed_statistics, freeze, phase_freeze, stage_report, stages, train_mode
+from cnnlab.settings.sections import ModelSettings
 from cnnlab.train.optim import param_groups
 
 
@@ -56,6 +57,48 @@ def test_train_mode_keeps_batchnorm_of_frozen_stages_in_eval():
     train_mode(model)
     assert not model.bn1.training and not model.layer1[0].bn1.training
     assert model.layer2[0].bn1.training and model.training
+
+
+class NormedHead(nn.Module):
+    """A backbone with BatchNorm and a head with its own BatchNorm, which the head's own weights bring."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                  nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+
+    def head_modules(self) -> list[nn.Module]:
+        return [self.head]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def test_fixed_statistics_keep_every_batchnorm_outside_the_head_as_it_was_while_its_weights_train():
+    model = NormedHead()
+    freeze(model, "none")
+    train_mode(model, fixed=True)
+    assert not model.body[1].training and model.head[1].training and model.training
+    before_mean, before_weight = model.body[1].running_mean.clone(), model.body[1].weight.detach().clone()
+    head_mean = model.head[1].running_mean.clone()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    nn.functional.cross_entropy(model(torch.randn(8, 3, 8, 8) * 3 + 2), torch.tensor([0, 1] * 4)).backward()
+    optimizer.step()
+    assert torch.equal(model.body[1].running_mean, before_mean)  # the statistics it came with
+    assert not torch.equal(model.body[1].weight, before_weight)  # its affine weights still learn
+    assert not torch.equal(model.head[1].running_mean, head_mean)  # the head's own BatchNorm follows the batches
+    train_mode(model, fixed=False)
+    assert model.body[1].training
+
+
+def test_batchnorm_auto_fixes_the_statistics_of_pretrained_weights_only():
+    assert fixed_statistics(ModelSettings(pretrained="imagenet"))
+    assert not fixed_statistics(ModelSettings())
+    assert not fixed_statistics(ModelSettings(pretrained="imagenet", batchnorm="batch"))
+    assert fixed_statistics(ModelSettings(batchnorm="fixed"))
+    with pytest.raises(CnnlabError, match="`batchnorm` 'frozen' is not one of: auto, fixed, batch"):
+        ModelSettings(batchnorm="frozen")
 
 
 def test_phase_freeze_freezes_the_backbone_for_the_head_epochs_only():

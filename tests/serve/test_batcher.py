@@ -1,5 +1,6 @@
 """The batcher: requests submitted together run as one batch, within max_batch, each getting its own result back;
-requests that arrive while the engine is busy make up the next batch; a lone request waits at most max_wait."""
+requests that arrive while the engine is busy make up the next batch; a lone request waits at most max_wait, and
+without a wait goes to a free engine at once."""
 
 import asyncio
 import threading
@@ -9,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
+from cnnlab.errors import CnnlabError
 from cnnlab.serve.batcher import Batcher
 
 
@@ -17,7 +19,7 @@ def doubled(batch: list[torch.Tensor]) -> list[torch.Tensor]:
     return [request * 2 for request in batch]
 
 
-def run_together(requests: list[torch.Tensor], max_batch: int, run=doubled) -> tuple[list, list[int]]:
+def run_together(requests: list[torch.Tensor], max_batch: int, run=doubled, wait: float = 0.2) -> tuple[list, list[int]]:
     """Submit every request at once to a fresh batcher; return each answer (or error) and the batch sizes run."""
     sizes: list[int] = []
 
@@ -28,7 +30,7 @@ def run_together(requests: list[torch.Tensor], max_batch: int, run=doubled) -> t
 
     async def main() -> list:
         with ThreadPoolExecutor(1) as executor:
-            batcher = Batcher(recorded, executor, max_batch=max_batch, max_wait=0.2)
+            batcher = Batcher(recorded, executor, max_batch=max_batch, max_wait=wait)
             batcher.start()
             answers = await asyncio.gather(*(batcher.submit(r) for r in requests), return_exceptions=True)
             await batcher.stop()
@@ -123,3 +125,24 @@ def test_a_lone_request_waits_for_company_at_most_max_wait():
             return took
 
     assert 0.1 <= asyncio.run(main()) < 1.0
+
+
+def test_without_a_wait_the_first_request_goes_to_a_free_engine_at_once_and_the_rest_follow_together():
+    # a burst at max_wait 0: the engine takes the first alone rather than idling while the others are read
+    answers, sizes = run_together([torch.ones(1, 1)] * 5, max_batch=32, wait=0.0)
+    assert sizes == [1, 4] and all(torch.equal(a, torch.full((1, 1), 2.0)) for a in answers)
+
+
+def test_requests_still_waiting_when_the_batcher_stops_are_refused_not_left_hanging():
+    async def main() -> BaseException | None:
+        with ThreadPoolExecutor(1) as executor:
+            batcher = Batcher(doubled, executor, max_batch=8, max_wait=30.0)
+            batcher.start()
+            waiting = asyncio.ensure_future(batcher.submit(torch.ones(1, 1)))
+            await asyncio.sleep(0.05)
+            await batcher.stop()
+            done, _ = await asyncio.wait([waiting], timeout=5)
+            return waiting.exception() if done else None
+
+    refused = asyncio.run(main())
+    assert isinstance(refused, CnnlabError) and "stopped" in str(refused)

@@ -2,6 +2,8 @@
 
 import typer
 
+from cnnlab.serve import defaults
+
 EPILOG = (
     "Examples:\n\n  cnnlab explain runs/my-run          # then open http://127.0.0.1:8000/\n\n"
     "  cnnlab explain resnet18 --port 8080  # a zoo model by name, with random weights (--pretrained: ImageNet)\n\n"
@@ -14,7 +16,7 @@ def explain(
     host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 exposes it to the network)."),
     port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
     pretrained: bool = typer.Option(False, "--pretrained", help="A zoo model with its ImageNet weights, not random ones."),
-    max_upload_mb: float = typer.Option(10.0, help="Largest image file accepted (MB, of 2**20 bytes)."),
+    max_upload_mb: float = typer.Option(defaults.MAX_UPLOAD_MB, help="Largest image file accepted (MB, of 2**20 bytes)."),
 ) -> None:
     """Serve the explainer page: pick or drop an image, see every layer's maps, click a unit for its receptive field
     (theoretical and effective) and the arithmetic of its value with the model's weights; filters and Grad-CAM."""

@@ -4,6 +4,8 @@ from typing import Optional
 
 import typer
 
+from cnnlab.serve import defaults
+
 EPILOG = (
     "Examples:\n\n  cnnlab serve runs/my-run            # then open http://127.0.0.1:8000/\n\n"
     "  cnnlab serve runs/my-run/export/model.onnx --port 8080 --workers 2\n\n"
@@ -16,17 +18,18 @@ def serve(
     models: list[str] = typer.Argument(..., help="Run directories, checkpoint files, or exported models (.onnx, "
                                        ".torchscript.pt), each as NAME=PATH or named after its run; the first is the "
                                        "default (/predict, /model)."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 exposes it to the network)."),
-    port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
-    workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
+    host: str = typer.Option(defaults.HOST, help="Address to bind (0.0.0.0 exposes it to the network)."),
+    port: int = typer.Option(defaults.PORT, help="Port to listen on (0: any free port)."),
+    workers: int = typer.Option(defaults.WORKERS, help="Worker processes, each with its own copy of the model."),
     batching: bool = typer.Option(True, "--batching/--no-batching", help="Run requests arriving together as one batch."),
-    max_batch: int = typer.Option(32, help="Most images in one batch."),
-    max_wait_ms: float = typer.Option(5.0, help="Longest a request waits for others to batch with (ms)."),
-    max_upload_mb: float = typer.Option(10.0, help="Largest image file accepted (MB, of 2**20 bytes)."),
-    max_pixels: int = typer.Option(40_000_000, help="Most pixels an image may have (decompression bombs refused)."),
-    min_confidence: float = typer.Option(0.0, help="Answer \"unsure\" when the top probability is below this (a "
+    max_batch: int = typer.Option(defaults.MAX_BATCH, help="Most images in one batch."),
+    max_wait_ms: float = typer.Option(defaults.MAX_WAIT_MS, help="Longest a lone request waits for others to batch "
+                                       "with (ms; 0: it goes to a free engine at once)."),
+    max_upload_mb: float = typer.Option(defaults.MAX_UPLOAD_MB, help="Largest image file accepted (MB, of 2**20 bytes)."),
+    max_pixels: int = typer.Option(defaults.MAX_PIXELS, help="Most pixels an image may have (decompression bombs refused)."),
+    min_confidence: float = typer.Option(defaults.MIN_CONFIDENCE, help="Answer \"unsure\" when the top probability is below this (a "
                                          "request's ?min_confidence= overrides it)."),
-    engine: str = typer.Option("auto", help="What runs a run's model: auto (onnx when ONNX Runtime is installed, "
+    engine: str = typer.Option(defaults.ENGINE, help="What runs a run's model: auto (onnx when ONNX Runtime is installed, "
                                "else torch), torch, or onnx or int8 (ONNX Runtime, on an export made in the run "
                                "once, verified, and reused while the run's weights are the same)."),
     threads: Optional[int] = typer.Option(None, help="Threads the engine computes with (default: every core but one, "

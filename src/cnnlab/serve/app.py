@@ -26,8 +26,8 @@ from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.loaded import LoadedModel
 from cnnlab.inference.predict import answer_of, check_confidence
+from cnnlab.serve.defaults import ENGINE, ENGINES, MAX_BATCH, MAX_WAIT_MS, MIN_CONFIDENCE
 from cnnlab.serve.docs import add_docs
-from cnnlab.serve.engine import ENGINES
 from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused, check_upload, number, whole_number
 from cnnlab.serve.metrics import CONTENT_TYPE, Metrics
 from cnnlab.serve.observed import Observed, failure_message
@@ -45,11 +45,11 @@ class ServeOptions:
     see threads.py)."""
 
     batching: bool = True
-    max_batch: int = 32
-    max_wait_ms: float = 5.0
+    max_batch: int = MAX_BATCH
+    max_wait_ms: float = MAX_WAIT_MS
     limits: Limits = field(default_factory=Limits)
-    min_confidence: float = 0.0
-    engine: str = "auto"
+    min_confidence: float = MIN_CONFIDENCE
+    engine: str = ENGINE
     threads: int | None = None
 
     def __post_init__(self) -> None:

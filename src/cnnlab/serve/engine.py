@@ -13,8 +13,8 @@ from cnnlab.inference.export import export_model
 from cnnlab.inference.exported import is_exported, load_exported, read_metadata
 from cnnlab.inference.loaded import LoadedModel, load_model
 from cnnlab.models.packaged_weights import sha256
+from cnnlab.serve.defaults import ENGINE
 
-ENGINES = ("auto", "torch", "onnx", "int8")
 SERVED_EXPORT = {"onnx": "serve.onnx", "int8": "serve.int8.onnx"}  # in RUN/export/, apart from the user's exports
 
 
@@ -27,7 +27,7 @@ def onnx_runtime_installed() -> bool:
     return True
 
 
-def load_engine(source: str | Path, engine: str = "torch", threads: int | None = None
+def load_engine(source: str | Path, engine: str = ENGINE, threads: int | None = None
                 ) -> tuple[LoadedModel, str, Path | None]:
     """(the model, its engine, the run's checkpoint or None) for a run, checkpoint, zoo model or exported file;
     `auto` is onnx when ONNX Runtime is installed, torch otherwise."""

@@ -9,8 +9,8 @@ from fastapi import HTTPException
 
 from cnnlab.data.decode import header_pixels
 from cnnlab.errors import CnnlabError, SettingError
+from cnnlab.serve.defaults import MAX_FILES, MAX_PIXELS, MAX_UPLOAD_MB, MEBIBYTE
 
-MEBIBYTE = 2**20
 DEFAULT_REQUEST_BYTES = 64 * MEBIBYTE
 
 
@@ -37,9 +37,9 @@ class Limits:
     `max_request_bytes` None means 64 MiB, or more when one upload may be larger (its largest file and 1 MiB more).
     """
 
-    max_bytes: int = 10 * MEBIBYTE
-    max_pixels: int = 40_000_000
-    max_files: int = 64
+    max_bytes: int = int(MAX_UPLOAD_MB * MEBIBYTE)
+    max_pixels: int = MAX_PIXELS
+    max_files: int = MAX_FILES
     max_request_bytes: int | None = None
 
     def __post_init__(self) -> None:
@@ -50,7 +50,7 @@ class Limits:
             whole_number("max_request_bytes", self.max_request_bytes, 1)
 
     @classmethod
-    def in_megabytes(cls, max_upload_mb: float = 10.0, **others: int | None) -> "Limits":
+    def in_megabytes(cls, max_upload_mb: float = MAX_UPLOAD_MB, **others: int | None) -> "Limits":
         """Limits with the largest image file given in MB (MiB, as the command line takes it)."""
         number("max_upload_mb", max_upload_mb, -math.inf)
         if max_upload_mb <= 0:

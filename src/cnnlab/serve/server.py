@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from cnnlab.errors import SettingError
 from cnnlab.serve.app import ENVIRONMENT, ServeOptions, create_app, environment_value
+from cnnlab.serve.defaults import HOST, PORT, WORKERS
 from cnnlab.serve.limits import whole_number
 
 MAX_PORT = 65535
@@ -39,7 +40,7 @@ def log_config() -> dict:
     return config
 
 
-def run_server(sources: str | Path | list[str | Path], host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+def run_server(sources: str | Path | list[str | Path], host: str = HOST, port: int = PORT, workers: int = WORKERS,
                options: ServeOptions | None = None) -> None:
     """Serve runs or exported models until interrupted (SIGTERM drains the requests in flight first); several
     workers are separate processes, each with the models.
@@ -69,7 +70,7 @@ def check_address(host: str, port: int, workers: int) -> None:
 
 
 @contextmanager
-def running(app: FastAPI, host: str = "127.0.0.1", timeout: float = 30.0) -> Iterator[str]:
+def running(app: FastAPI, host: str = HOST, timeout: float = 30.0) -> Iterator[str]:
     """A real uvicorn serving `app` in a thread on a free port of `host`; yields its base URL, stops it after."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -124,6 +124,10 @@ class ModelSettings(Section):
         "computed once and cached on disk (keyed by the images and the weights).")
     lr_mult_backbone: float | None = setting(
         None, "Backbone learning rate = `lr` x this (default 0.1 with `fine_tune`, else 1).", min=0, max=100)
+    batchnorm: str = setting(
+        "auto", "BatchNorm statistics of the layers outside the head while they train: fixed (the pretrained ones kept, "
+        "the layers in inference mode, as Keras advises for fine-tuning) or batch (each batch's, PyTorch's default); "
+        "auto: fixed with pretrained weights, else batch.", choices=("auto", "fixed", "batch"))
     keep_head: bool = setting(False, "Keep the pretrained head (same classes) instead of a new one.")
     preprocess: str = setting("data", "Input size and mean/std from the data or from the pretrained weights.",
                               choices=("data", "weights"))

@@ -15,7 +15,7 @@ from cnnlab.data.augment import resize
 from cnnlab.data.policies import dominant_labels
 from cnnlab.errors import CnnlabError
 from cnnlab.evaluation.multilabel import label_report, mean_average_precision, multi_label_loss, tune_thresholds
-from cnnlab.models.freeze import train_mode
+from cnnlab.models.freeze import fixed_statistics, train_mode
 from cnnlab.models.state import load_state
 from cnnlab.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnlab.run.directory import RunDir
@@ -103,7 +103,7 @@ class Trainer:
         skip, done = self.position, self.partial  # what a checkpoint inside this epoch had done already
         self.position, self.partial = 0, {}
         steps = len(route.train_loader)
-        train_mode(parts.model)
+        train_mode(parts.model, fixed_statistics(self.settings.model))
         total_loss = torch.zeros((), device=parts.device)
         correct = torch.zeros((), device=parts.device, dtype=torch.float64)
         seen, clock = 0, Stopwatch(parts.device).start()

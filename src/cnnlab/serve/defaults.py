@@ -1,0 +1,14 @@
+"""The server's defaults, each declared once: ServeOptions, Limits, run_server and the command line read them here,
+in a module light enough for `cnnlab --help` to import (the server's own modules load torch and FastAPI)."""
+
+HOST, PORT = "127.0.0.1", 8000  # loopback: a server is exposed to the network only when asked
+WORKERS = 1
+MAX_BATCH = 32
+MAX_WAIT_MS = 0.0  # a request goes to a free engine at once (batcher.py says why)
+MEBIBYTE = 2**20
+MAX_UPLOAD_MB = 10.0
+MAX_PIXELS = 40_000_000
+MAX_FILES = 64
+MIN_CONFIDENCE = 0.0
+ENGINES = ("auto", "torch", "onnx", "int8")
+ENGINE = "auto"
