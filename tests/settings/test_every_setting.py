@@ -50,6 +50,7 @@ CASES = {  # setting: (a, b, context); a None `a` means the base value
     "pretrained": (None, RUN, {}),
     "freeze": (None, "backbone", {}),
     "fine_tune": (None, 1, {}),
+    "batchnorm": (None, "fixed", {}),
     "cache_features": (None, False, {"freeze": "backbone", "flip": False, "crop_padding": 0}),
     "lr_mult_backbone": (None, 0.5, {}),
     "keep_head": (None, True, {"pretrained": RUN}),

@@ -1,5 +1,6 @@
 """The server's defaults, each declared once: ServeOptions, Limits, run_server and the command line read them here,
-in a module light enough for `cnnlab --help` to import (the server's own modules load torch and FastAPI)."""
+in a module light enough for the command line to import before any command runs (the server's own modules load
+torch and FastAPI)."""
 
 HOST, PORT = "127.0.0.1", 8000  # loopback: a server is exposed to the network only when asked
 WORKERS = 1
