@@ -13,8 +13,8 @@ EPILOG = (
 
 def explain(
     model: str = typer.Argument(..., help="Run directory, checkpoint file, or a zoo model name (random weights)."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind (0.0.0.0 exposes it to the network)."),
-    port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
+    host: str = typer.Option(defaults.HOST, help="Address to bind (0.0.0.0 exposes it to the network)."),
+    port: int = typer.Option(defaults.PORT, help="Port to listen on (0: any free port)."),
     pretrained: bool = typer.Option(False, "--pretrained", help="A zoo model with its ImageNet weights, not random ones."),
     max_upload_mb: float = typer.Option(defaults.MAX_UPLOAD_MB, help="Largest image file accepted (MB, of 2**20 bytes)."),
 ) -> None:

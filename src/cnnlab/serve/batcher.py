@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from cnnlab.errors import CnnlabError
+from cnnlab.serve.defaults import MAX_BATCH, MAX_WAIT_MS
 
 # a batch of requests -> one result per request, or the exception that request gets (the others go on)
 Run = Callable[[list[Any]], Sequence[Any]]
@@ -24,7 +25,7 @@ Run = Callable[[list[Any]], Sequence[Any]]
 class Batcher:
     """Collects requests submitted concurrently and runs them through `run` together, in `executor`."""
 
-    def __init__(self, run: Run, executor: Executor, max_batch: int = 32, max_wait: float = 0.0,
+    def __init__(self, run: Run, executor: Executor, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT_MS / 1000,
                  size: Callable[[Any], int] = len) -> None:
         """Batch up to `max_batch` images (`size` says a request's), a lone one waiting at most `max_wait` seconds."""
         self.run, self.executor, self.size = run, executor, size
