@@ -1,6 +1,7 @@
 """How `precision auto` chooses on this CPU with the machine kept busy: a second process runs matrix products on every
-core while the choice is made `--tries` times for each model, as `cnnlab train` makes it (a training step of the
-run's own model, timed in fp32 and bf16 in turns). Writes bench/results/precision_choice.json.
+core while the choice is made `--tries` times for each model, as `cnnlab train` makes it (training steps of the
+run's own model timed in fp32 and bf16 in turns, each precision's fastest step compared). Writes
+bench/results/precision_choice.json.
 
     python bench/precision_choice.py --tries 10
 
@@ -22,7 +23,7 @@ import torch
 from cnnlab.models import create_model
 from cnnlab.train.assemble import probe_batch
 from cnnlab.train.defaults import CPU_SIZE, TRANSFER, TRANSFER_STEPS
-from cnnlab.train.precision import ROUNDS, cpu_has_bf16_units, pick_dtype, step_speedups
+from cnnlab.train.precision import ROUNDS, cpu_has_bf16_units, pick_dtype, step_times
 
 # each case: the model, its input and the run's batch size (which the probe's batch never exceeds); the last is what
 # `cnnlab train --data FOLDER` chooses for a folder of photos (defaults.TRANSFER at CPU_SIZE, its batch size)
@@ -70,23 +71,31 @@ def main() -> None:
             for _ in range(args.tries):
                 measured = []
                 dtype = pick_dtype("auto", cpu, lambda: measured.append(
-                    step_speedups(model, probe_batch(batch, shape), 10, cpu)) or measured[-1])
-                tries.append({"dtype": str(dtype).removeprefix("torch."), "round_speedups": measured[0] if measured
-                              else None})
-                print(f"{name}: {tries[-1]}", flush=True)
+                    step_times(model, probe_batch(batch, shape), 10, cpu)) or measured[-1].speedup)
+                timed = measured[0] if measured else None
+                tries.append({"dtype": str(dtype).removeprefix("torch."),
+                              "speedup": timed.speedup if timed else None,
+                              "round_speedups": timed.rounds() if timed else None,
+                              "fp32_seconds": timed.fp32 if timed else None,
+                              "bf16_seconds": timed.bf16 if timed else None})
+                print(f"{name}: {tries[-1]['dtype']} {tries[-1]['speedup']}", flush=True)
             results[name] = {"input": list(shape), "tries": tries,
                              "bf16_chosen": sum(t["dtype"] == "bfloat16" for t in tries)}
             if not cpu_has_bf16_units():  # no try timed anything: one round says what bf16 would have cost here
-                results[name]["unchosen_bf16_speedup"] = step_speedups(model, probe_batch(batch, shape), 10, cpu,
-                                                                       rounds=1)[0]
+                results[name]["unchosen_bf16_speedup"] = step_times(model, probe_batch(batch, shape), 10, cpu,
+                                                                    rounds=1).speedup
     finally:
         wall, used = time.perf_counter() - started, cpu_seconds(load.pid) - load_cpu
         load.terminate()
         load.wait()
     report = {
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "cpu_threads": threads,
-                    "bf16_units": cpu_has_bf16_units(), "cpu_capability": torch.backends.cpu.get_cpu_capability()},
-        "rule": f"with bf16 units, bf16 unless all {ROUNDS} timed rounds of a training step find it slower",
+                    "bf16_units": cpu_has_bf16_units(),
+                    "amx": bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
+                    "avx512_bf16": bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()),
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability()},
+        "rule": f"with bf16 units, bf16 when the fastest of {ROUNDS} timed bf16 training steps beats the fastest of "
+                f"{ROUNDS} fp32 steps",
         "load": {"process": "fp32 2048x2048 matrix products on every core", "threads": threads,
                  "cpu_seconds": used, "wall_seconds": wall, "cores_kept_busy": used / wall},
         "probe_batches": {name: probe_batch(batch, shape)[0] for name, (_, shape, batch) in CASES.items()}, "models": results,

@@ -1,6 +1,6 @@
-"""Precision choice: `auto` takes bf16 on a CPU with bf16 matrix units unless every timed round of a training step of
-the run's own model finds bf16 slower, fp32 elsewhere; `fastest` takes what the median round finds faster; the
-measurement leaves the run untouched."""
+"""Precision choice: `auto` takes bf16 on a CPU with bf16 matrix units when a training step of the run's own model runs
+faster in bf16 (each precision's fastest timed step compared), fp32 elsewhere without timing; `fastest` times on any
+CPU; the measurement leaves the run untouched."""
 
 import pytest
 import torch
@@ -13,24 +13,34 @@ from cnnlab.train import precision
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("rounds, expected", [([3.3, 3.1, 2.9], torch.bfloat16), ([1.1, 0.8, 1.2], torch.bfloat16),
-                                              ([0.95, 1.2, 0.9], torch.float32)])
-def test_fastest_follows_the_median_round(rounds, expected):
-    assert precision.pick_dtype("fastest", CPU, lambda: rounds) == expected
+@pytest.mark.parametrize("units", [True, False])
+def test_fastest_times_on_any_cpu(monkeypatch, units):
+    monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda: units)
+    assert precision.pick_dtype("fastest", CPU, lambda: 1.4) == torch.bfloat16
+    assert precision.pick_dtype("fastest", CPU, lambda: 0.7) == torch.float32
 
 
 @pytest.mark.parametrize("units, expected", [(True, torch.bfloat16), (False, torch.float32)])
 def test_auto_measures_only_where_the_cpu_has_bf16_units(monkeypatch, units, expected):
     monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda: units)
     asked = []
-    assert precision.pick_dtype("auto", CPU, lambda: asked.append(1) or [2.0]) == expected
+    assert precision.pick_dtype("auto", CPU, lambda: asked.append(1) or 2.0) == expected
     assert asked == ([1] if units else [])
 
 
-@pytest.mark.parametrize("rounds, expected", [([0.3, 0.87, 1.4], torch.bfloat16), ([0.5, 0.9, 0.7], torch.float32)])
-def test_auto_leaves_bf16_units_only_when_every_round_finds_bf16_slower(monkeypatch, rounds, expected):
+def test_auto_on_bf16_units_keeps_fp32_where_bf16_is_slower(monkeypatch):
     monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda: True)
-    assert precision.pick_dtype("auto", CPU, lambda: rounds) == expected
+    assert precision.pick_dtype("auto", CPU, lambda: 0.75) == torch.float32
+
+
+@pytest.mark.parametrize("fp32, bf16, expected", [
+    ([0.010, 0.030, 0.011], [0.005, 0.006, 0.020], 2.0),   # bursts in both columns: the fastest of each decides
+    ([0.010, 0.010, 0.010], [0.013, 0.004, 0.030], 2.5),   # one undisturbed bf16 step shows what bf16 can do
+    ([0.008, 0.009], [0.010, 0.011], 0.8)])
+def test_the_speedup_compares_each_precisions_fastest_step(fp32, bf16, expected):
+    times = precision.StepTimes(fp32, bf16)
+    assert times.speedup == pytest.approx(expected)
+    assert times.rounds() == pytest.approx([f / b for f, b in zip(fp32, bf16)])
 
 
 def test_explicit_choices_are_kept_without_measuring():
@@ -45,7 +55,7 @@ def test_the_probe_times_a_copy_of_the_model_and_leaves_weights_and_random_state
     model = create_model("simplecnn", num_classes=3)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     state = torch.get_rng_state()
-    ratios = precision.step_speedups(model, (8, 3, 32, 32), 3, CPU, rounds=3)
-    assert len(ratios) == 3 and all(r > 0 for r in ratios)
+    times = precision.step_times(model, (8, 3, 32, 32), 3, CPU, rounds=3)
+    assert len(times.fp32) == len(times.bf16) == 3 and min(times.fp32 + times.bf16) > 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert torch.equal(state, torch.get_rng_state()) and all(p.grad is None for p in model.parameters())

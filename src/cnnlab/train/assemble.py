@@ -4,7 +4,6 @@ training its optimizer and schedule. The loop (trainer.py) only uses them."""
 
 import functools
 import math
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ from cnnlab.train import distributed
 from cnnlab.train.frozen_features import FeatureLoader, Head, cached_features, unusable_because
 from cnnlab.train.imbalance import balance
 from cnnlab.train.optim import build_optimizer
-from cnnlab.train.precision import pick_dtype, step_speedups
+from cnnlab.train.precision import StepTimes, pick_dtype, step_times
 from cnnlab.train.schedule import build_scheduler
 
 
@@ -134,7 +133,7 @@ class Parts:
 
 PROBE_PIXELS = 64 * 64 * 64  # pixels per image times images in the batches that time the model's step: a second of
 # probing for a large network at 224 px, as for a small one at 32 px
-SPEEDUPS: dict[tuple, list[float]] = {}  # measured once per process for each model, batch and device (a sweep's runs)
+TIMES: dict[tuple, StepTimes] = {}  # measured once per process for each model, batch and device (a sweep's runs)
 
 
 def backbone_lr_mult(settings: Settings) -> float:
@@ -154,21 +153,21 @@ def probe_batch(batch_size: int, input_shape: tuple[int, int, int]) -> tuple[int
 
 def precision(settings: Settings, model: nn.Module, data: Dataset, device: torch.device) -> torch.dtype:
     """The dtype steps run in; where it was measured (on the CPU), the measurement is announced."""
-    measured: list[list[float]] = []
+    measured: list[float] = []
     batch = probe_batch(settings.optim.batch_size, data.input_shape)
     key = (settings.model.model, batch, len(data.classes), device.type, settings.run.channels_last)
 
-    def speedups() -> list[float]:
-        if key not in SPEEDUPS:
-            SPEEDUPS[key] = step_speedups(model, batch, len(data.classes), device, settings.run.channels_last)
-        measured.append(SPEEDUPS[key])
+    def speedup() -> float:
+        if key not in TIMES:
+            TIMES[key] = step_times(model, batch, len(data.classes), device, settings.run.channels_last)
+        measured.append(TIMES[key].speedup)
         return measured[-1]
 
-    dtype = pick_dtype(settings.run.precision, device, speedups)
+    dtype = pick_dtype(settings.run.precision, device, speedup)
     if measured:
         events.note(f"precision {settings.run.precision}: {str(dtype).removeprefix('torch.')} (a training step of "
-                    f"{settings.model.model} runs {statistics.median(measured[0]):.1f}x as fast in bf16 as in fp32 "
-                    f"on this CPU; `precision` chooses)")
+                    f"{settings.model.model} runs {measured[0]:.1f}x as fast in bf16 as in fp32 on this CPU; "
+                    f"`precision` chooses)")
     return dtype
 
 

@@ -3,8 +3,8 @@ CPU may gain), and the autocast context."""
 
 import contextlib
 import copy
-import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from torch import nn
 from cnnlab.errors import SettingError
 from cnnlab.train.stopwatch import Stopwatch
 
-ROUNDS = 5  # timed pairs of steps (one fp32, one bf16) that decide a CPU run's precision
+ROUNDS = 5  # timed steps of each precision that decide a CPU run's precision
 
 
 def pick_device(name: str) -> torch.device:
@@ -36,27 +36,45 @@ def cpu_has_bf16_units() -> bool:
     return any(check() for check in checks if check is not None)
 
 
-def pick_dtype(precision: str, device: torch.device, speedups: Callable[[], list[float]]) -> torch.dtype:
+@dataclass(frozen=True)
+class StepTimes:
+    """Seconds per training step of a model in fp32 and under bf16 autocast, one of each per timed round."""
+
+    fp32: list[float]
+    bf16: list[float]
+
+    @property
+    def speedup(self) -> float:
+        """How many times faster bf16 runs: fp32's fastest step over bf16's. Other work on the machine only ever adds
+        time to a step, so each precision's fastest is the one it disturbed least (a ratio per round, or their median,
+        swings with whichever step of the pair a burst hit: 0.8-3.6x for one model in one busy minute)."""
+        return min(self.fp32) / min(self.bf16)
+
+    def rounds(self) -> list[float]:
+        """fp32 time / bf16 time in each round."""
+        return [f / b for f, b in zip(self.fp32, self.bf16)]
+
+
+def pick_dtype(precision: str, device: torch.device, speedup: Callable[[], float]) -> torch.dtype:
     """The dtype training steps run in. `auto`: on CUDA bf16 where supported, else fp16; on a CPU with bf16 matrix
-    units bf16, unless `speedups()` (bf16 over fp32 in each timed round on the run's model) finds bf16 slower in every
-    round; fp32 on other CPUs. `fastest`: on a CPU, bf16 when the median round finds it faster; elsewhere as auto.
-    Explicit choices are kept. The capability decides and the timing can only veto it with every round against it,
-    so a busy machine, which spoils some rounds, cannot talk a CPU with bf16 units out of them."""
-    if precision in ("auto", "fastest") and device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if precision == "auto":
-        keep = device.type == "cpu" and cpu_has_bf16_units() and max(speedups()) > 1.0
-        return torch.bfloat16 if keep else torch.float32
-    if precision == "fastest":
-        return torch.bfloat16 if device.type == "cpu" and statistics.median(speedups()) > 1.0 else torch.float32
+    units bf16 when `speedup()` (see StepTimes.speedup, timed on the run's own model) finds it faster; fp32 on other
+    CPUs, untimed. `fastest`: as auto, but timed on any CPU. Explicit choices are kept.
+
+    Timed, not taken from the capability: the units do not make every network faster (EfficientNet-Lite0 at 160 px
+    ran 1.7x in bf16 on a CPU with AMX, 0.7-0.8x on one with AVX-512 BF16 alone)."""
+    if precision in ("auto", "fastest"):
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        timed = device.type == "cpu" and (precision == "fastest" or cpu_has_bf16_units())
+        return torch.bfloat16 if timed and speedup() > 1.0 else torch.float32
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-def step_speedups(model: nn.Module, batch: tuple[int, ...], classes: int, device: torch.device,
-                  channels_last: bool = True, rounds: int = ROUNDS) -> list[float]:
-    """How many times faster a training step of this model (a copy: the run's weights, optimizer and random state are
-    left as they were) on a batch of this shape runs under bf16 autocast than in fp32, once per round. Each round
-    times both back to back, in alternating order, so a burst of other work on the machine spoils a round, not all.
+def step_times(model: nn.Module, batch: tuple[int, ...], classes: int, device: torch.device,
+               channels_last: bool = True, rounds: int = ROUNDS) -> StepTimes:
+    """A training step of this model (a copy: the run's weights, optimizer and random state are left as they were)
+    on a batch of this shape, timed in fp32 and under bf16 autocast, back to back in alternating order, `rounds`
+    times each.
 
     The steps run on one thread: when other processes keep the cores busy, threads that wait for each other at every
     parallel op stall on whichever was descheduled, and bf16's many short ops stall the most (measured under load:
@@ -70,8 +88,8 @@ def step_speedups(model: nn.Module, batch: tuple[int, ...], classes: int, device
 
 
 def timed_rounds(model: nn.Module, batch: tuple[int, ...], classes: int, device: torch.device, channels_last: bool,
-                 rounds: int) -> list[float]:
-    """fp32 time / bf16 time of a training step of a copy of the model, per round (see step_speedups)."""
+                 rounds: int) -> StepTimes:
+    """The step times of a copy of the model (see step_times)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         twin = copy.deepcopy(model).train()
@@ -88,12 +106,11 @@ def timed_rounds(model: nn.Module, batch: tuple[int, ...], classes: int, device:
             return clock.stop()
 
         step(torch.float32), step(torch.bfloat16)  # each precision sets up its kernels once, untimed
-        ratios = []
+        times: dict[torch.dtype, list[float]] = {torch.float32: [], torch.bfloat16: []}
         for round_ in range(rounds):
-            order = (torch.float32, torch.bfloat16) if round_ % 2 == 0 else (torch.bfloat16, torch.float32)
-            times = {dtype: step(dtype) for dtype in order}
-            ratios.append(times[torch.float32] / times[torch.bfloat16])
-    return ratios
+            for dtype in (torch.float32, torch.bfloat16) if round_ % 2 == 0 else (torch.bfloat16, torch.float32):
+                times[dtype].append(step(dtype))
+    return StepTimes(times[torch.float32], times[torch.bfloat16])
 
 
 def flush_denormals() -> None:
