@@ -11,10 +11,9 @@ from cnnlab.serve.served import ServedModel
 
 
 def constant(self: ServedModel, requests: list) -> list:
-    """Each request's (blank images, uniform probabilities), one per file, as the real `_run` returns them."""
+    """Each request's uniform probabilities, one row per file, as the real `_run` returns them."""
     classes = len(self.loaded.record.classes)
-    return [(torch.zeros((len(r.datas), *self.loaded.input_shape), dtype=torch.uint8),
-             torch.full((len(r.datas), classes), 1.0 / classes)) for r in requests]
+    return [torch.full((len(r.datas), classes), 1.0 / classes) for r in requests]
 
 
 if __name__ == "__main__":

@@ -577,3 +577,25 @@ def test_many_threads_warning_and_writing_to_stderr_while_images_decode(capfd, t
     err = capfd.readouterr().err
     for index, count in enumerate(counts):
         assert said.count(f"chatter {index}") == count and err.count(f"chatter line {index}\n") == count
+
+
+@pytest.mark.parametrize("size, options", [((37, 21), {}), ((64, 48), {"progressive": True}),
+                                           ((5, 300), {"subsampling": 0}), ((1, 1), {"quality": 20})])
+def test_header_pixels_of_a_jpeg_is_its_width_times_height_as_pillow_reads_it(size, options):
+    from cnnlab.data.decode import header_pixels
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 90)).save(buffer, "JPEG", **options)
+    with Image.open(io.BytesIO(buffer.getvalue())) as image:
+        assert header_pixels(buffer.getvalue()) == image.width * image.height == size[0] * size[1]
+
+
+def test_header_pixels_of_a_truncated_jpeg_or_a_png_or_junk():
+    from cnnlab.data.decode import header_pixels
+
+    jpeg, png = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (30, 20)).save(jpeg, "JPEG")
+    Image.new("RGB", (30, 20)).save(png, "PNG")
+    assert header_pixels(jpeg.getvalue()[:40]) is None  # cut off before its frame header
+    assert header_pixels(png.getvalue()) == 600
+    assert header_pixels(b"neither") is None

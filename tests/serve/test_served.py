@@ -40,7 +40,7 @@ def test_ready_is_a_503_until_the_warm_up_is_done_and_health_answers_all_along(t
         real(self, max_batch)
 
     monkeypatch.setattr(served_module.ServedModel, "warm_up", held)
-    with running(create_app(trained_run[0])) as url:
+    with running(create_app(trained_run[0]), ready=False) as url:
         cold = httpx.get(f"{url}/ready")
         assert cold.status_code == 503 and cold.json() == {"error": "not ready: warming up colours"}
         assert httpx.get(f"{url}/health").json()["status"] == "ok"

@@ -21,7 +21,8 @@ def serve(
     host: str = typer.Option(defaults.HOST, help="Address to bind (0.0.0.0 exposes it to the network)."),
     port: int = typer.Option(defaults.PORT, help="Port to listen on (0: any free port)."),
     workers: int = typer.Option(defaults.WORKERS, help="Worker processes, each with its own copy of the model."),
-    batching: bool = typer.Option(True, "--batching/--no-batching", help="Run requests arriving together as one batch."),
+    batching: bool = typer.Option(defaults.BATCHING, "--batching/--no-batching",
+                                  help="Run requests arriving together as one batch."),
     max_batch: int = typer.Option(defaults.MAX_BATCH, help="Most images in one batch."),
     max_wait_ms: float = typer.Option(defaults.MAX_WAIT_MS, help="Longest a lone request waits for others to batch "
                                        "with (ms; 0: it goes to a free engine at once)."),
@@ -34,6 +35,10 @@ def serve(
                                "once, verified, and reused while the run's weights are the same)."),
     threads: Optional[int] = typer.Option(None, help="Threads the engine computes with (default: every core but one, "
                                           "which is left to the HTTP side)."),
+    engine_process: bool = typer.Option(defaults.ENGINE_PROCESS, "--engine-process/--engine-thread",
+                                        help="Compute each model's batches in a process of its own (its own "
+                                        "interpreter lock: the HTTP side and the model do not stall each other), or "
+                                        "in a thread of the server's process."),
 ) -> None:
     """POST /predict (multipart image or images) → top-k JSON; GET /models, /health, /ready, /metrics (Prometheus),
     docs at /docs, a page at /. SIGTERM finishes the requests in flight, then exits."""
@@ -44,4 +49,4 @@ def serve(
     check_address(host, port, workers)  # the options are the library's to check, in the order they are listed
     limits = Limits.in_megabytes(max_upload_mb, max_pixels=max_pixels)
     run_server(models, host, port, workers, ServeOptions(batching, max_batch, max_wait_ms, limits, min_confidence,
-                                                         engine, threads))
+                                                         engine, threads, engine_process))

@@ -513,8 +513,16 @@ def _pass_on(record: warnings.WarningMessage) -> None:
 def header_pixels(data: bytes) -> int | None:
     """Width x height from an image's header, without decoding its pixels; None when Pillow cannot read the header.
 
-    A header Pillow refuses to open (over twice its MAX_IMAGE_PIXELS) counts as one pixel more than twice that.
+    A header Pillow refuses to open (over twice its MAX_IMAGE_PIXELS) counts as one pixel more than twice that. A
+    JPEG's is read by the decoder's own header walk (a server checks every upload: Pillow's took 140 us of a 32x32
+    JPEG's 420 in a batch, more than decoding it).
     """
+    if data.startswith(_JPEG_SIGNATURE):
+        try:
+            width, height = _jpeg_size(data)
+        except _Refusal:  # the decoder will say what is wrong with it
+            return None
+        return width * height
     try:
         with _decoder_warnings():  # its DecompressionBombWarning: the caller compares the count with its own limit
             with Image.open(io.BytesIO(data)) as image:

@@ -26,14 +26,15 @@ from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.loaded import LoadedModel
 from cnnlab.inference.predict import answer_of, check_confidence
-from cnnlab.serve.defaults import ENGINE, ENGINES, MAX_BATCH, MAX_WAIT_MS, MIN_CONFIDENCE
+from cnnlab.serve.defaults import BATCHING, ENGINE, ENGINE_PROCESS, ENGINES, MAX_BATCH, MAX_WAIT_MS, MIN_CONFIDENCE
 from cnnlab.serve.docs import add_docs
 from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused, check_upload, number, whole_number
 from cnnlab.serve.metrics import CONTENT_TYPE, Metrics
 from cnnlab.serve.observed import Observed, failure_message
 from cnnlab.serve.overlay import overlay, png_data_url
 from cnnlab.serve.plain import PlainPredict
-from cnnlab.serve.served import ServedModel, Uploads
+from cnnlab.serve.compute import Uploads
+from cnnlab.serve.served import ServedModel
 
 ENVIRONMENT = "CNNLAB_SERVE"  # JSON {"source": ..., "options": {...}} for worker processes
 
@@ -41,21 +42,23 @@ ENVIRONMENT = "CNNLAB_SERVE"  # JSON {"source": ..., "options": {...}} for worke
 @dataclass
 class ServeOptions:
     """Batching (on, up to max_batch images, waiting at most max_wait_ms), the upload limits, the confidence below
-    which an answer is "unsure" (a request may ask for another), the engine (see engine.py) and its threads (None:
-    see threads.py)."""
+    which an answer is "unsure" (a request may ask for another), the engine (see engine.py), its threads (None:
+    see threads.py) and whether each model computes in a process of its own (see engine_process.py)."""
 
-    batching: bool = True
+    batching: bool = BATCHING
     max_batch: int = MAX_BATCH
     max_wait_ms: float = MAX_WAIT_MS
     limits: Limits = field(default_factory=Limits)
     min_confidence: float = MIN_CONFIDENCE
     engine: str = ENGINE
     threads: int | None = None
+    engine_process: bool = ENGINE_PROCESS
 
     def __post_init__(self) -> None:
         """Refuse a value the server cannot use, naming it; limits may come as a dict of Limits' fields."""
-        if not isinstance(self.batching, bool):
-            raise SettingError("batching", f"must be true or false, got {self.batching!r}")
+        for name in ("batching", "engine_process"):
+            if not isinstance(getattr(self, name), bool):
+                raise SettingError(name, f"must be true or false, got {getattr(self, name)!r}")
         whole_number("max_batch", self.max_batch, 1)
         number("max_wait_ms", self.max_wait_ms, 0)
         number("min_confidence", self.min_confidence, 0)
@@ -341,12 +344,12 @@ def create_app(sources: str | Path | list[str | Path], options: ServeOptions | N
             raise UploadRefused(400, "Grad-CAM needs the run's PyTorch model: serve the run, not an exported model")
         loaded = served.loaded
         names = [name or f"file{i}" for i, name in enumerate(names)]
-        images, probabilities = await served.predict(Uploads(names, datas, limits))
+        probabilities = await served.predict(Uploads(names, datas, limits))
         threshold = check_confidence(threshold, loaded.record)
         results = [{"file": n, **answer_of(loaded.record, p, top, threshold)} for n, p in zip(names, probabilities)]
         if gradcam:
             loop = asyncio.get_running_loop()
-            urls = await loop.run_in_executor(served.executor, cam_overlays, served.explained(), images, datas, names)
+            urls = await loop.run_in_executor(served.executor, cam_overlays, served.explained(), datas, names, limits)
             for result, url in zip(results, urls):
                 result["gradcam"] = url
         # answered as built, in Predictions' shape: FastAPI's validating and serialising it again took about a
@@ -404,7 +407,7 @@ def served_models(sources: list[str | Path], options: ServeOptions, metrics: Met
         raise CnnlabError("no model to serve")
     models: dict[str, ServedModel] = {}
     for source in sources:
-        served = ServedModel(source, metrics, options.engine, options.threads)
+        served = ServedModel(source, metrics, options.engine, options.threads, options.engine_process)
         if served.name in models:
             raise CnnlabError(f"two models named {served.name!r} ({models[served.name].source} and {served.source}): "
                               "name them, as NAME=PATH")
@@ -438,11 +441,12 @@ def describe_uploads(schema: dict, limits: Limits) -> None:
         fields["description"] = "At least one image: as `file`, as `files`, or both (no image is a 400)."
 
 
-def cam_overlays(loaded: LoadedModel, images: torch.Tensor, datas: list[bytes], names: list[str]) -> list[str]:
+def cam_overlays(loaded: LoadedModel, datas: list[bytes], names: list[str], limits: Limits) -> list[str]:
     """Each uploaded image with the Grad-CAM heatmap of its predicted class (multi-label: its most probable label)
     over it, as PNG data URLs."""
     from cnnlab.viz.gradcam import grad_cam
 
+    images = torch.stack([decode_upload(name, data, loaded, limits) for name, data in zip(names, datas)])
     maps = grad_cam(loaded.model, loaded.preprocess(images), multi_label=loaded.record.multi_label).maps
     urls = []
     for name, data, heatmap in zip(names, datas, maps):

@@ -4,6 +4,7 @@ torch and FastAPI)."""
 
 HOST, PORT = "127.0.0.1", 8000  # loopback: a server is exposed to the network only when asked
 WORKERS = 1
+BATCHING = True
 MAX_BATCH = 32
 MAX_WAIT_MS = 0.0  # a request goes to a free engine at once (batcher.py says why)
 MEBIBYTE = 2**20
@@ -13,3 +14,4 @@ MAX_FILES = 64
 MIN_CONFIDENCE = 0.0
 ENGINES = ("auto", "torch", "onnx", "int8")
 ENGINE = "auto"
+ENGINE_PROCESS = True  # each model computes in a process of its own (engine_process.py says why)

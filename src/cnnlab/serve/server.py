@@ -6,6 +6,8 @@ import os
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,8 +72,9 @@ def check_address(host: str, port: int, workers: int) -> None:
 
 
 @contextmanager
-def running(app: FastAPI, host: str = HOST, timeout: float = 30.0) -> Iterator[str]:
-    """A real uvicorn serving `app` in a thread on a free port of `host`; yields its base URL, stops it after."""
+def running(app: FastAPI, host: str = HOST, timeout: float = 60.0, ready: bool = True) -> Iterator[str]:
+    """A real uvicorn serving `app` in a thread on a free port of `host`; yields its base URL once /ready says 200
+    (an app without /ready, or `ready` False: once it listens), stops it after."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
@@ -83,9 +86,23 @@ def running(app: FastAPI, host: str = HOST, timeout: float = 30.0) -> Iterator[s
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the server did not start")
         time.sleep(0.02)
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    while ready and not is_ready(url):
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not get ready")
+        time.sleep(0.05)
     try:
-        yield f"http://{host}:{sock.getsockname()[1]}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout)
         sock.close()
+
+
+def is_ready(url: str) -> bool:
+    """Whether the server at `url` is ready: /ready answers 200, or there is no /ready (404)."""
+    try:
+        with urllib.request.urlopen(f"{url}/ready", timeout=5):
+            return True
+    except urllib.error.HTTPError as err:
+        return err.code == 404
