@@ -213,7 +213,7 @@ def test_a_failure_of_the_server_itself_is_a_json_500_and_it_goes_on(trained_run
         cam = client.post("/predict", files={"file": ("g.png", image)}, params={"gradcam": "true"})
         assert cam.status_code == 400 and cam.json() == {"error": "g.png: odd"}  # the overlay's decoder: a refusal
         monkeypatch.setattr(overlay, "decode_image", real)
-        monkeypatch.setattr(serve_app, "answer_of", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom\nmore")))
+        monkeypatch.setattr(serve_app, "answers_of", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom\nmore")))
         failed = client.post("/predict", files={"file": ("g.png", image)})  # a bug of the server's own
         monkeypatch.undo()
         assert failed.status_code == 500 and failed.json() == {"error": "internal error: RuntimeError: boom"}

@@ -33,7 +33,7 @@ def test_every_log_line_of_a_request_names_its_id(trained_run, caplog, monkeypat
     app = create_app(trained_run[0], ServeOptions(limits=SMALL_LIMITS))
     caplog.set_level(logging.INFO, logger="cnnlab.serve")
     with TestClient(app) as client:
-        monkeypatch.setattr(serve_app, "answer_of", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+        monkeypatch.setattr(serve_app, "answers_of", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
         failed = client.post("/predict", files={"file": ("g.png", image)}, headers={"X-Request-ID": "oops-7"})
         monkeypatch.undo()
         ok = client.post("/predict", files={"file": ("g.png", image)}, headers={"X-Request-ID": "fine-8"})

@@ -41,17 +41,24 @@ def predict_files(
     files = expand_images(paths)
     images, kept, skipped = loaded.decode(files)
     probabilities = loaded.probabilities(loaded.logits(images)) if kept else torch.empty(0)
-    results = [{"file": shown(files[index]), **answer_of(loaded.record, row, top, min_confidence)}
-               for row, index in zip(probabilities, kept)]
+    results = [{"file": shown(files[index]), **answer}
+               for answer, index in zip(answers_of(loaded.record, probabilities, top, min_confidence), kept)]
     return results, skipped
 
 
-def answer_of(record: ModelRecord, probabilities: torch.Tensor, k: int, min_confidence: float = 0.0) -> dict:
-    """One image's answer from its probabilities, as the model's kind says: a class (see `answered`), or the labels
-    of a multi-label model (see `answered_labels`)."""
+def answers_of(record: ModelRecord, probabilities: torch.Tensor, k: int, min_confidence: float = 0.0) -> list[dict]:
+    """Each image's answer from its row of probabilities, as the model's kind says: its top class ("unsure" when
+    that class's probability is below `min_confidence`) and its top k classes (the batch's taken at once, which a
+    server pays per request, not per image); or the labels of a multi-label model (see `answered_labels`)."""
+    classes = list(record.classes)
     if record.multi_label:
-        return answered_labels(probabilities, list(record.classes), record.label_thresholds(), k)
-    return answered(probabilities, list(record.classes), k, min_confidence)
+        return [answered_labels(row, classes, record.label_thresholds(), k) for row in probabilities]
+    if not len(probabilities):
+        return []
+    values, indices = probabilities.topk(min(k, len(classes)), dim=1)
+    return [{"answer": classes[ranks[0]] if row[0] >= min_confidence else UNSURE,
+             "top": [{"class": classes[i], "probability": round(v, 6)} for v, i in zip(row, ranks)]}
+            for row, ranks in zip(values.tolist(), indices.tolist())]
 
 
 def answered_labels(probabilities: torch.Tensor, classes: list[str], thresholds: tuple[float, ...], k: int) -> dict:
@@ -71,13 +78,6 @@ def check_confidence(value: float, record: ModelRecord | None = None) -> float:
         raise SettingError("min_confidence", "applies to single-label models; a multi-label model answers each "
                            "label whose probability is at least that label's threshold (tuned on validation)")
     return value
-
-
-def answered(probabilities: torch.Tensor, classes: list[str], k: int, min_confidence: float) -> dict:
-    """One image's answer (its top class, or "unsure" below `min_confidence`) and its top k classes."""
-    ranked = top_k(probabilities, classes, k)
-    sure = float(probabilities.max()) >= min_confidence
-    return {"answer": ranked[0]["class"] if sure else UNSURE, "top": ranked}
 
 
 def top_k(probabilities: torch.Tensor, classes: list[str], k: int) -> list[dict]:

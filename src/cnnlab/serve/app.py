@@ -25,7 +25,7 @@ from cnnlab import __version__
 from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.loaded import LoadedModel
-from cnnlab.inference.predict import answer_of, check_confidence
+from cnnlab.inference.predict import answers_of, check_confidence
 from cnnlab.serve.defaults import BATCHING, ENGINE, ENGINE_PROCESS, ENGINES, MAX_BATCH, MAX_WAIT_MS, MIN_CONFIDENCE
 from cnnlab.serve.docs import add_docs
 from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused, check_upload, number, whole_number
@@ -228,6 +228,18 @@ def add_error_handlers(app: FastAPI) -> None:
         return error(500, failure_message(err))
 
 
+class ServerApp(FastAPI):
+    """FastAPI, behind the server's own front (`front`: see create_app), which answers the plain prediction requests
+    before FastAPI's middleware (error, telemetry, body-limit and exception layers, each a coroutine and a wrapped
+    `send` per request) and passes it the rest."""
+
+    front = None  # an ASGI app that ends in FastAPI's own __call__
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 (ASGI)
+        """Every request goes through the front."""
+        await self.front(scope, receive, send)
+
+
 def create_app(sources: str | Path | list[str | Path], options: ServeOptions | None = None) -> FastAPI:
     """An app serving one or more models: run directories, checkpoints, exported models (.onnx, .torchscript.pt), each
     as NAME=PATH or named after its run. The first is the default, which /predict and /model answer for."""
@@ -263,7 +275,7 @@ def create_app(sources: str | Path | list[str | Path], options: ServeOptions | N
             raise UploadRefused(503, "the server is starting or stopping: try again")
         return served
 
-    app = FastAPI(title="cnnlab", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+    app = ServerApp(title="cnnlab", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=f"Image classification with {', '.join(f'{n} ({m.loaded.record.architecture})' for n, m in models.items())}.")
     add_error_handlers(app)
     add_docs(app)
@@ -346,7 +358,8 @@ def create_app(sources: str | Path | list[str | Path], options: ServeOptions | N
         names = [name or f"file{i}" for i, name in enumerate(names)]
         probabilities = await served.predict(Uploads(names, datas, limits))
         threshold = check_confidence(threshold, loaded.record)
-        results = [{"file": n, **answer_of(loaded.record, p, top, threshold)} for n, p in zip(names, probabilities)]
+        results = [{"file": n, **answer} for n, answer in zip(names, answers_of(loaded.record, probabilities, top,
+                                                                                threshold))]
         if gradcam:
             loop = asyncio.get_running_loop()
             urls = await loop.run_in_executor(served.executor, cam_overlays, served.explained(), datas, names, limits)
@@ -383,11 +396,14 @@ def create_app(sources: str | Path | list[str | Path], options: ServeOptions | N
         return await answer(started(name), names, datas)
 
     routes = {route.path: route for route in app.routes if route.path in ("/predict", "/models/{name}/predict")}
-    # innermost first: Observed outside all (a 413 before routing is counted and has an id too), then the limit on
-    # the body (FastAPI's max_body_size answers in plain text), then the plain requests' own path
-    app.add_middleware(PlainPredict, answer=answer_plain, models=set(models), routes=routes)
-    app.add_middleware(BodyLimit, limit=limits.request_bytes)
-    app.add_middleware(Observed, metrics=metrics)
+
+    async def fastapi(scope, receive, send) -> None:  # noqa: ANN001 (ASGI)
+        await FastAPI.__call__(app, scope, receive, send)
+
+    # outermost first: Observed (a 413 before routing is counted and has an id too), the limit on the body (FastAPI's
+    # max_body_size answers in plain text), the plain requests' own path, then FastAPI with its own middleware
+    app.front = Observed(BodyLimit(PlainPredict(fastapi, answer_plain, set(models), routes), limits.request_bytes),
+                         metrics)
 
     default_openapi = app.openapi
 
