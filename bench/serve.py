@@ -11,7 +11,8 @@ For each --case RUN IMAGES (a run, and a folder of real JPEGs it takes):
   /metrics say the batches it ran.
 Engine, server, engine, server, engine in turn (--rounds server runs), so that a drift of the shared machine's load
 falls on both; medians are reported, and the ratio of the medians. The load average is recorded before and after.
-With --ceiling, the same runs against bench/serve_ceiling.py (the server with its model's work replaced by a constant
+With --thread-too, the same runs against the server with --engine-thread (the model's batches computed in a thread of
+its process, as before it had a process of its own). With --ceiling, the same runs against bench/serve_ceiling.py (the server with its model's work replaced by a constant
 answer): what the HTTP side alone answers on this machine, which bounds the ratio whatever the engine does.
 
     nice -n 19 python bench/serve.py --case runs/simple32 data32/test --case runs/resnet224 data224/test \
@@ -79,14 +80,16 @@ def engine_alone(loaded, images: torch.Tensor, batch: int, seconds: float) -> fl
 class Server:
     """`cnnlab serve RUN` in a subprocess on a free loopback port, until stopped."""
 
-    def __init__(self, run: Path, engine: str, threads: int, log: Path, ceiling: bool = False) -> None:
-        """Start it; with `ceiling`, bench/serve_ceiling.py's server, whose model answers at no cost."""
+    def __init__(self, run: Path, engine: str, threads: int, log: Path, ceiling: bool = False,
+                 flags: tuple[str, ...] = ()) -> None:
+        """Start it, with `flags` added; with `ceiling`, bench/serve_ceiling.py's server, whose model answers at no
+        cost."""
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log = log.open("w")
         serve = [str(CEILING)] if ceiling else ["-m", "cnnlab", "serve"]
         command = [sys.executable, *serve, str(run), "--host", HOST, "--port", str(self.port),
-                   "--engine", engine, "--threads", str(threads)]
+                   "--engine", engine, "--threads", str(threads), *flags]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float) -> None:
@@ -176,6 +179,16 @@ def bench_case(run: Path, folder: Path, args: argparse.Namespace, scratch: Path)
             engine_runs.append(engine_alone(loaded, images, args.concurrency, args.engine_seconds))
     finally:
         server.stop()
+    thread_runs = []
+    if args.thread_too:
+        threaded = Server(run, args.engine, args.threads, scratch / f"{run.name}-thread.log", flags=("--engine-thread",))
+        try:
+            threaded.wait_ready(300)
+            load_with_wrk(threaded, listing, args.concurrency, args.requests, 5)
+            thread_runs = [load_with_wrk(threaded, listing, args.concurrency, args.requests, args.seconds)
+                           for _ in range(args.rounds)]
+        finally:
+            threaded.stop()
     ceiling_runs = []
     if args.ceiling:
         ceiling = Server(run, args.engine, args.threads, scratch / f"{run.name}-ceiling.log", ceiling=True)
@@ -207,7 +220,10 @@ def bench_case(run: Path, folder: Path, args: argparse.Namespace, scratch: Path)
         "server_runs": server_runs,
     } | ({"http_ceiling_images_per_s": statistics.median(r["images_per_s"] for r in ceiling_runs),
           "http_ceiling_ratio": round(statistics.median(r["images_per_s"] for r in ceiling_runs) / engine_rate, 3),
-          "ceiling_runs": ceiling_runs} if ceiling_runs else {})
+          "ceiling_runs": ceiling_runs} if ceiling_runs else {}) | (
+        {"engine_thread_server_images_per_s": statistics.median(r["images_per_s"] for r in thread_runs),
+         "engine_thread_ratio": round(statistics.median(r["images_per_s"] for r in thread_runs) / engine_rate, 3),
+         "engine_thread_runs": thread_runs} if thread_runs else {})
 
 
 def main() -> None:
@@ -227,6 +243,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200, help="JPEGs taken from each folder")
     parser.add_argument("--ceiling", action="store_true", help="also time the HTTP side alone: the server with its "
                         "model's work replaced by a constant answer (bench/serve_ceiling.py)")
+    parser.add_argument("--thread-too", action="store_true", help="also time the server with --engine-thread (the "
+                        "model's batches in a thread of the server's process instead of a process of its own)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/serve.json"))
     parser.add_argument("--notes", default="", help="conditions of this measurement, kept in the JSON")
     args = parser.parse_args()

@@ -52,3 +52,19 @@ def test_an_opset_the_exporter_cannot_write_is_refused_before_anything_is_writte
     with pytest.raises(CnnlabError, match=f"`opset` must be between 18 .* got {opset}"):
         export_model(run, "onnx", tmp_path / "model.onnx", opset=opset)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_run_whose_data_cannot_be_read_here_is_checked_on_random_images_and_says_so(trained_run, tmp_path,
+                                                                                      monkeypatch):
+    from cnnlab import events
+    from cnnlab.errors import SettingError
+
+    def moved(self, *args, **kwargs):
+        raise SettingError("data", "'photos' is neither a dataset nor an image folder")
+
+    notes = []
+    monkeypatch.setattr(LoadedModel, "dataset", moved)
+    monkeypatch.setattr(events, "note", lambda text, warning=False: notes.append((text, warning)))
+    info = export_model(trained_run[0], "onnx", tmp_path / "model.onnx")
+    assert info["verification"]["passed"] and info["verification"]["images"] > 0
+    assert len(notes) == 1 and notes[0][1] and "seeded random images" in notes[0][0] and "photos" in notes[0][0]

@@ -209,16 +209,24 @@ def write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> No
 
 def verification_images(loaded: LoadedModel, images: list[str | Path] | None, count: int) -> torch.Tensor:
     """uint8 images to check with: the files named, else the first `count` of the run's evaluation split, else (a
-    model without a dataset, such as a zoo model with ImageNet weights) `count` seeded random images."""
+    model without a dataset, such as a zoo model with ImageNet weights, or a run whose data is not where it was, a
+    folder named relative to another working directory) `count` seeded random images, which the log says."""
     if images:
         pixels, _, _ = loaded.decode(expand_images(images)[:count])
         return pixels
+    generator = torch.Generator().manual_seed(0)
+    random = torch.randint(0, 256, (count, *loaded.input_shape), dtype=torch.uint8, generator=generator)
     if loaded.settings is None:
-        generator = torch.Generator().manual_seed(0)
-        return torch.randint(0, 256, (count, *loaded.input_shape), dtype=torch.uint8, generator=generator)
+        return random
     from cnnlab.data.loader import batch_source  # the data loads only when no images are named
 
-    return next(iter(batch_source(loaded.dataset().val, count)))[0]
+    try:
+        dataset = loaded.dataset()
+    except SettingError as err:
+        events.note(f"the export is checked on {count} seeded random images: the run's data cannot be read from "
+                    f"here ({first_line(err)}); name images to check on with `images`", warning=True)
+        return random
+    return next(iter(batch_source(dataset.val, count)))[0]
 
 
 def verify(reference: LoadedModel, exported: LoadedModel, images: torch.Tensor) -> Verification:
