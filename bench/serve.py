@@ -39,6 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cnnlab.data.decode import decode_image
 from cnnlab.serve.engine import load_engine
+from cnnlab.serve.server import is_ready
 from cnnlab.serve.threads import engine_threads
 
 HOST = "127.0.0.1"  # loopback only
@@ -95,12 +96,7 @@ class Server:
     def wait_ready(self, timeout: float) -> None:
         """Until /ready answers 200 (the model loaded and warmed up)."""
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+        while not is_ready(self.url):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the server did not get ready; its log: {self.log.name}")
             time.sleep(0.5)
@@ -179,26 +175,10 @@ def bench_case(run: Path, folder: Path, args: argparse.Namespace, scratch: Path)
             engine_runs.append(engine_alone(loaded, images, args.concurrency, args.engine_seconds))
     finally:
         server.stop()
-    thread_runs = []
-    if args.thread_too:
-        threaded = Server(run, args.engine, args.threads, scratch / f"{run.name}-thread.log", flags=("--engine-thread",))
-        try:
-            threaded.wait_ready(300)
-            load_with_wrk(threaded, listing, args.concurrency, args.requests, 5)
-            thread_runs = [load_with_wrk(threaded, listing, args.concurrency, args.requests, args.seconds)
-                           for _ in range(args.rounds)]
-        finally:
-            threaded.stop()
-    ceiling_runs = []
-    if args.ceiling:
-        ceiling = Server(run, args.engine, args.threads, scratch / f"{run.name}-ceiling.log", ceiling=True)
-        try:
-            ceiling.wait_ready(300)
-            load_with_wrk(ceiling, listing, args.concurrency, args.requests, 5)
-            ceiling_runs = [load_with_wrk(ceiling, listing, args.concurrency, args.requests, args.seconds)
-                            for _ in range(args.rounds)]
-        finally:
-            ceiling.stop()
+    thread_runs = server_alone(Server(run, args.engine, args.threads, scratch / f"{run.name}-thread.log",
+                                      flags=("--engine-thread",)), listing, args) if args.thread_too else []
+    ceiling_runs = server_alone(Server(run, args.engine, args.threads, scratch / f"{run.name}-ceiling.log",
+                                       ceiling=True), listing, args) if args.ceiling else []
     server_rate = statistics.median(r["images_per_s"] for r in server_runs)
     engine_rate = statistics.median(engine_runs)
     return {
@@ -218,12 +198,29 @@ def bench_case(run: Path, folder: Path, args: argparse.Namespace, scratch: Path)
         "latency_p99_ms": statistics.median(r["latency_p99_ms"] for r in server_runs),
         "engine_runs_images_per_s": [round(rate, 1) for rate in engine_runs],
         "server_runs": server_runs,
-    } | ({"http_ceiling_images_per_s": statistics.median(r["images_per_s"] for r in ceiling_runs),
-          "http_ceiling_ratio": round(statistics.median(r["images_per_s"] for r in ceiling_runs) / engine_rate, 3),
-          "ceiling_runs": ceiling_runs} if ceiling_runs else {}) | (
-        {"engine_thread_server_images_per_s": statistics.median(r["images_per_s"] for r in thread_runs),
-         "engine_thread_ratio": round(statistics.median(r["images_per_s"] for r in thread_runs) / engine_rate, 3),
-         "engine_thread_runs": thread_runs} if thread_runs else {})
+    } | runs_summary("http_ceiling", "http_ceiling", "ceiling_runs", ceiling_runs, engine_rate) | runs_summary(
+        "engine_thread_server", "engine_thread", "engine_thread_runs", thread_runs, engine_rate)
+
+
+def server_alone(server: Server, listing: Path, args: argparse.Namespace) -> list[dict]:
+    """--rounds wrk runs against a server of its own (after one of 5 s that opens the connections and runs the
+    first batches), which is stopped after."""
+    try:
+        server.wait_ready(300)
+        load_with_wrk(server, listing, args.concurrency, args.requests, 5)
+        return [load_with_wrk(server, listing, args.concurrency, args.requests, args.seconds)
+                for _ in range(args.rounds)]
+    finally:
+        server.stop()
+
+
+def runs_summary(rate: str, ratio: str, runs_key: str, runs: list[dict], engine_rate: float) -> dict:
+    """`{rate}_images_per_s` (the median run), `{ratio}_ratio` (to the engine alone) and the runs themselves; nothing
+    for runs not made."""
+    if not runs:
+        return {}
+    median = statistics.median(r["images_per_s"] for r in runs)
+    return {f"{rate}_images_per_s": median, f"{ratio}_ratio": round(median / engine_rate, 3), runs_key: runs}
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from cnnlab.data.decode import decode_image
 from cnnlab.errors import CnnlabError, SettingError, first_line
 from cnnlab.inference.loaded import LoadedModel
 from cnnlab.inference.predict import answers_of, check_confidence
+from cnnlab.serve.compute import Uploads
 from cnnlab.serve.defaults import BATCHING, ENGINE, ENGINE_PROCESS, ENGINES, MAX_BATCH, MAX_WAIT_MS, MIN_CONFIDENCE
 from cnnlab.serve.docs import add_docs
 from cnnlab.serve.limits import BodyLimit, Limits, UploadRefused, check_upload, number, whole_number
@@ -33,7 +34,6 @@ from cnnlab.serve.metrics import CONTENT_TYPE, Metrics
 from cnnlab.serve.observed import Observed, failure_message
 from cnnlab.serve.overlay import overlay, png_data_url
 from cnnlab.serve.plain import PlainPredict
-from cnnlab.serve.compute import Uploads
 from cnnlab.serve.served import ServedModel
 
 ENVIRONMENT = "CNNLAB_SERVE"  # JSON {"source": ..., "options": {...}} for worker processes

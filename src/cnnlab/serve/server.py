@@ -100,9 +100,12 @@ def running(app: FastAPI, host: str = HOST, timeout: float = 60.0, ready: bool =
 
 
 def is_ready(url: str) -> bool:
-    """Whether the server at `url` is ready: /ready answers 200, or there is no /ready (404)."""
+    """Whether the server at `url` is ready: /ready answers 200, or there is no /ready (404); not while it answers
+    otherwise (a 503 while it warms up) or does not answer yet."""
     try:
         with urllib.request.urlopen(f"{url}/ready", timeout=5):
             return True
     except urllib.error.HTTPError as err:
         return err.code == 404
+    except urllib.error.URLError:  # not listening yet
+        return False
