@@ -20,14 +20,16 @@ def test_cli_serve_binds_loopback_and_serves_through_onnx_runtime_by_default(tra
     process = subprocess.Popen([sys.executable, "-m", "cnnlab", "serve", str(run), "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 90
+        # /ready, not /health: the model's own process may still be starting (seconds on a busy 2-core machine)
+        deadline = time.monotonic() + 120
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
                     break
             except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.3)
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.3)
         image = (trained_run[1] / "data" / "test" / "red" / "001.png").read_bytes()
         answer = httpx.post(f"http://127.0.0.1:{port}/predict", files={"file": ("r.png", image)}).json()
         assert answer["predictions"][0]["top"][0]["class"] == "red"
