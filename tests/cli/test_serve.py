@@ -9,6 +9,8 @@ import time
 import httpx
 import pytest
 
+from cnnlab.serve.server import is_ready
+
 
 def test_cli_serve_binds_loopback_and_serves_through_onnx_runtime_by_default(trained_run, tmp_path):
     run = tmp_path / "colours"  # a copy: the export the server makes goes into the run, not into the shared fixture
@@ -22,12 +24,7 @@ def test_cli_serve_binds_loopback_and_serves_through_onnx_runtime_by_default(tra
     try:
         # /ready, not /health: the model's own process may still be starting (seconds on a busy 2-core machine)
         deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        while not is_ready(f"http://127.0.0.1:{port}"):
             assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.3)
         image = (trained_run[1] / "data" / "test" / "red" / "001.png").read_bytes()
